@@ -1,0 +1,1 @@
+"""mlclient package."""
