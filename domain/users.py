@@ -1,0 +1,110 @@
+"""Reading and changing user accounts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from domain import user_rules
+from domain.auth import AuthService
+from domain.errors import Forbidden, NotFound
+from domain.model import Caller, Role, User
+from domain.passwords import check_policy
+from persistence.db import UnitOfWork
+
+NOT_FOUND = "No such user."
+
+
+@dataclass(frozen=True, slots=True)
+class Visible:
+    """A user together with how much of them the caller may see."""
+
+    user: User
+    full: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return self.user.to_json() if self.full else self.user.to_public_json()
+
+
+async def get(uow: UnitOfWork, caller: Caller, user_id: UUID) -> Visible:
+    user = await uow.users.get(user_id)
+    if user is None:
+        raise NotFound(NOT_FOUND)
+    if user_rules.sees_full_profile(caller, user_id):
+        return Visible(user, full=True)
+    is_their_patient = caller.role is Role.DOCTOR and await _is_patient_of(uow, caller, user)
+    if user_rules.sees_public_profile(caller, user, is_their_patient=is_their_patient):
+        return Visible(user, full=False)
+    raise NotFound(NOT_FOUND)
+
+
+async def _is_patient_of(uow: UnitOfWork, doctor: Caller, user: User) -> bool:
+    relation = getattr(uow, "appointments", None)
+    if relation is None or user.role is not Role.PATIENT:
+        return False
+    return bool(await relation.have_met(doctor_id=doctor.id, patient_id=user.id))
+
+
+async def search(
+    uow: UnitOfWork,
+    caller: Caller,
+    *,
+    role: Role | None,
+    query: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Visible], int]:
+    role = user_rules.may_list(caller, role)
+    found, total = await uow.users.find(
+        role=role, query=query, limit=limit, offset=offset, active_only=not caller.is_admin
+    )
+    return [Visible(user, full=caller.is_admin) for user in found], total
+
+
+async def update(
+    uow: UnitOfWork, auth: AuthService, caller: Caller, user_id: UUID, changes: dict[str, Any]
+) -> Visible:
+    target = await uow.users.get(user_id)
+    if target is None or not (caller.is_admin or caller.id == user_id):
+        raise NotFound(NOT_FOUND)
+    user_rules.check_update(caller, target, changes)
+    columns = {key: value for key, value in changes.items() if key != "current_password"}
+    if "password" in changes:
+        check_policy(changes["password"])
+        stored = await uow.users.password_hash(user_id)
+        if not await auth.hasher.verify(changes["current_password"], stored):
+            raise Forbidden("The current password is incorrect.")
+        columns["password_hash"] = await auth.hasher.hash(columns.pop("password"))
+    if user_rules.ends_sessions(changes):
+        columns["bump_sessions"] = True
+        await auth.revoke_sessions(uow, user_id)
+    updated = await uow.users.update(user_id, columns)
+    assert updated is not None
+    await uow.commit()
+    return Visible(updated, full=True)
+
+
+async def bootstrap_admin(
+    uow: UnitOfWork, auth: AuthService, *, email: str, password: str, full_name: str
+) -> tuple[User, bool]:
+    """Create the first admin, or promote an existing account; returns (user, created)."""
+    check_policy(password)
+    found = await uow.users.get_with_password_hash(email.strip().lower())
+    if found is not None:
+        user, _ = found
+        if user.role is not Role.ADMIN:
+            user = (
+                await uow.users.update(user.id, {"role": Role.ADMIN.value, "bump_sessions": True})
+                or user
+            )
+        await uow.commit()
+        return user, False
+    user = await uow.users.add(
+        email=email.strip().lower(),
+        password_hash=await auth.hasher.hash(password),
+        full_name=full_name,
+        role=Role.ADMIN,
+    )
+    await uow.commit()
+    return user, True

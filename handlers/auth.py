@@ -1,0 +1,36 @@
+"""Operations tagged ``auth``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.context import JSON, runtime
+
+NO_STORE = {**JSON, "Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+async def register_patient(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Sign up as a patient."""
+    rt = runtime()
+    async with rt.database.unit_of_work() as uow:
+        user = await rt.auth.register(
+            uow, email=body["email"], password=body["password"], full_name=body["full_name"]
+        )
+    return user.to_json(), 201, {**JSON, "Location": f"/users/{user.id}"}
+
+
+async def log_in(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Sign in with email and password (JSON, or the OAuth 2.0 password grant form)."""
+    email = body["email"] if "email" in body else body["username"]
+    rt = runtime()
+    async with rt.database.unit_of_work() as uow:
+        pair = await rt.auth.login(uow, email=email, password=body["password"])
+    return pair.to_json(), 200, NO_STORE
+
+
+async def refresh_tokens(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Exchange a refresh token for a new pair."""
+    rt = runtime()
+    async with rt.database.unit_of_work() as uow:
+        pair = await rt.auth.refresh(uow, refresh_token=body["refresh_token"])
+    return pair.to_json(), 200, NO_STORE

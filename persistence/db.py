@@ -1,0 +1,162 @@
+"""Connection pool and the unit of work: one transaction per request.
+
+Exceptions raised here (see ``DatabaseUnavailable``) are the only database errors the upper
+layers know about; psycopg's own exceptions do not leak past the repositories except as
+domain errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from functools import cached_property
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from persistence.sql import Sql
+
+if TYPE_CHECKING:
+    from persistence.refresh_tokens import RefreshTokenRepository
+    from persistence.users import UserRepository
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached in time; the request may be retried later."""
+
+
+def libpq_url(url: str) -> str:
+    """Accept SQLAlchemy-style URLs (``postgresql+psycopg://``) as well as plain libpq ones."""
+    for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+class Database:
+    """The process's connection pool. Opened in the app's lifespan, never at import."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, connect_timeout: float = 2.0) -> None:
+        self.url = libpq_url(url)
+        self.connect_timeout = connect_timeout
+        self.pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            timeout=connect_timeout,
+            kwargs={
+                "row_factory": dict_row,
+                "connect_timeout": max(1, round(connect_timeout)),
+                "application_name": "medai-backend",
+            },
+            connection_class=AsyncConnection[DictRow],
+            check=AsyncConnectionPool.check_connection,
+            reconnect_timeout=0,  # keep trying forever: the database may come back
+        )
+
+    async def open(self) -> None:
+        # wait=False: the service starts (and reports not-ready) even if the database is down.
+        await self.pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self)
+
+    async def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at (None before the first migration)."""
+        async with self.unit_of_work() as uow:
+            try:
+                return await uow.fetch_value_text("SELECT version_num FROM alembic_version")  # type: ignore[no-any-return]
+            except psycopg.errors.UndefinedTable:
+                return None
+
+
+class UnitOfWork:
+    """One pooled connection and one transaction; rolls back unless ``commit()`` was called.
+
+    Repositories hang off it (``uow.users``…) and never commit themselves, so a use case either
+    writes everything it meant to or nothing.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._conn_cm: Any = None
+        self._conn: AsyncConnection[DictRow] | None = None
+        self._committed = False
+
+    async def __aenter__(self) -> Self:
+        try:
+            self._conn_cm = self._database.pool.connection()
+            self._conn = await self._conn_cm.__aenter__()
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn = self._conn
+        try:
+            if conn is not None and not conn.closed and not self._committed:
+                await conn.rollback()
+        finally:
+            await self._conn_cm.__aexit__(exc_type, exc, tb)
+            self._conn = None
+
+    @property
+    def connection(self) -> AsyncConnection[DictRow]:
+        if self._conn is None:
+            raise RuntimeError("unit of work used outside its 'async with' block")
+        return self._conn
+
+    async def commit(self) -> None:
+        await self.connection.commit()
+        self._committed = True
+
+    @cached_property
+    def users(self) -> UserRepository:
+        from persistence.users import UserRepository
+
+        return UserRepository(self)
+
+    @cached_property
+    def refresh_tokens(self) -> RefreshTokenRepository:
+        from persistence.refresh_tokens import RefreshTokenRepository
+
+        return RefreshTokenRepository(self)
+
+    # Small execution helpers shared by every repository.
+    async def fetch_one(self, sql: Sql, params: Mapping[str, Any] | None = None) -> DictRow | None:
+        cur = await self._execute(sql.text, sql.bind(params))
+        return await cur.fetchone()
+
+    async def fetch_all(self, sql: Sql, params: Mapping[str, Any] | None = None) -> list[DictRow]:
+        cur = await self._execute(sql.text, sql.bind(params))
+        return await cur.fetchall()
+
+    async def execute(self, sql: Sql, params: Mapping[str, Any] | None = None) -> int:
+        cur = await self._execute(sql.text, sql.bind(params))
+        return cur.rowcount
+
+    async def fetch_value_text(self, text: str, params: Mapping[str, Any] | None = None) -> Any:
+        cur = await self._execute(text, dict(params or {}))
+        row = await cur.fetchone()
+        return None if row is None else next(iter(row.values()))
+
+    async def _execute(self, text: str, params: dict[str, Any]) -> psycopg.AsyncCursor[DictRow]:
+        try:
+            return await self.connection.execute(text, params)
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(str(exc)) from exc

@@ -1,0 +1,118 @@
+"""Refresh tokens, stored as SHA-256 hashes, grouped in families (one per sign-in)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from sqlalchemy import bindparam, func, select
+
+from persistence.schema import refresh_tokens
+from persistence.sql import Sql
+
+if TYPE_CHECKING:
+    from persistence.db import UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRefreshToken:
+    id: UUID
+    user_id: UUID
+    family_id: UUID
+    expires_at: datetime
+    family_expires_at: datetime
+    spent: bool
+    revoked: bool
+    now: datetime
+
+
+_t = refresh_tokens
+
+# FOR UPDATE serialises two refreshes racing with the same token: the second one sees it spent
+# and is treated as reuse, as RFC 9700 §4.14.2 prescribes.
+_LOCK_BY_HASH = Sql(
+    select(
+        _t.c.id,
+        _t.c.user_id,
+        _t.c.family_id,
+        _t.c.expires_at,
+        _t.c.family_expires_at,
+        _t.c.spent_at.is_not(None).label("spent"),
+        _t.c.revoked_at.is_not(None).label("revoked"),
+        func.now().label("now"),
+    )
+    .where(_t.c.token_hash == bindparam("token_hash"))
+    .with_for_update()
+)
+_INSERT = Sql(
+    _t.insert().values(
+        user_id=bindparam("user_id"),
+        family_id=bindparam("family_id"),
+        token_hash=bindparam("token_hash"),
+        expires_at=func.least(
+            func.now() + func.make_interval(0, 0, 0, 0, 0, 0, bindparam("idle_seconds")),
+            bindparam("family_expires_at"),
+        ),
+        family_expires_at=bindparam("family_expires_at"),
+    )
+)
+_MARK_SPENT = Sql(_t.update().where(_t.c.id == bindparam("id")).values(spent_at=func.now()))
+_REVOKE_FAMILY = Sql(
+    _t.update()
+    .where(_t.c.family_id == bindparam("family_id"), _t.c.revoked_at.is_(None))
+    .values(revoked_at=func.now())
+)
+_REVOKE_USER = Sql(
+    _t.update()
+    .where(_t.c.user_id == bindparam("user_id"), _t.c.revoked_at.is_(None))
+    .values(revoked_at=func.now())
+)
+_FAMILY_EXPIRY = Sql(
+    select((func.now() + func.make_interval(0, 0, 0, 0, 0, 0, bindparam("seconds"))).label("at"))
+)
+
+
+class RefreshTokenRepository:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    async def family_expiry(self, lifetime_seconds: int) -> datetime:
+        row = await self._uow.fetch_one(_FAMILY_EXPIRY, {"seconds": lifetime_seconds})
+        assert row is not None
+        at: datetime = row["at"]
+        return at
+
+    async def add(
+        self,
+        *,
+        user_id: UUID,
+        family_id: UUID,
+        token_hash: bytes,
+        family_expires_at: datetime,
+        idle_seconds: int,
+    ) -> None:
+        await self._uow.execute(
+            _INSERT,
+            {
+                "user_id": user_id,
+                "family_id": family_id,
+                "token_hash": token_hash,
+                "family_expires_at": family_expires_at,
+                "idle_seconds": idle_seconds,
+            },
+        )
+
+    async def lock(self, token_hash: bytes) -> StoredRefreshToken | None:
+        row = await self._uow.fetch_one(_LOCK_BY_HASH, {"token_hash": token_hash})
+        return None if row is None else StoredRefreshToken(**row)
+
+    async def mark_spent(self, token_id: UUID) -> None:
+        await self._uow.execute(_MARK_SPENT, {"id": token_id})
+
+    async def revoke_family(self, family_id: UUID) -> int:
+        return await self._uow.execute(_REVOKE_FAMILY, {"family_id": family_id})
+
+    async def revoke_all_for_user(self, user_id: UUID) -> int:
+        return await self._uow.execute(_REVOKE_USER, {"user_id": user_id})

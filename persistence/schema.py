@@ -1,0 +1,79 @@
+"""The database schema as SQLAlchemy Core tables: the source for migrations and queries.
+
+Core tables rather than ORM classes because every read path selects rows straight into
+replies; hydrating ORM entities per row is the single largest cost of a list endpoint
+(measured in ../shared/DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    text,
+)
+
+# Deterministic constraint names so that migrations written by hand and autogenerate agree.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+NOW = text("now()")
+NEW_UUID = text("gen_random_uuid()")
+
+ROLES = ("patient", "doctor", "admin")
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Uuid, primary_key=True, server_default=NEW_UUID),
+    # Stored lower-cased: uniqueness is case-insensitive without an expression index.
+    Column("email", Text, nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("full_name", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("specialty", Text, nullable=True),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    # Bumped on deactivation, role or password change: access tokens carry the version they
+    # were issued under, so every older token stops being accepted at once.
+    Column("session_version", Integer, nullable=False, server_default=text("0")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("role IN ('patient', 'doctor', 'admin')", name="role"),
+    CheckConstraint("email = lower(email)", name="email_lower"),
+)
+Index("ix_users_role_full_name", users.c.role, users.c.full_name)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("id", Uuid, primary_key=True, server_default=NEW_UUID),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # One family per sign-in; reuse of a spent token revokes the whole family (RFC 9700 §4.14).
+    Column("family_id", Uuid, nullable=False),
+    # SHA-256 of the opaque token: a database leak does not yield usable tokens.
+    Column("token_hash", LargeBinary, nullable=False, unique=True),
+    Column("issued_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("family_expires_at", DateTime(timezone=True), nullable=False),
+    Column("spent_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+Index("ix_refresh_tokens_family_id", refresh_tokens.c.family_id)
+Index("ix_refresh_tokens_user_id", refresh_tokens.c.user_id)

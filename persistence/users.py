@@ -1,0 +1,170 @@
+"""Users: lookups by id and email, registration, profile and account changes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import psycopg.errors
+from sqlalchemy import bindparam, func, select
+
+from domain.errors import Conflict
+from domain.model import Role, User
+from persistence.schema import users
+from persistence.sql import Sql
+
+if TYPE_CHECKING:
+    from psycopg.rows import DictRow
+
+    from persistence.db import UnitOfWork
+
+_COLUMNS = (
+    users.c.id,
+    users.c.email,
+    users.c.full_name,
+    users.c.role,
+    users.c.specialty,
+    users.c.active,
+    users.c.session_version,
+    users.c.created_at,
+    users.c.updated_at,
+)
+
+_BY_ID = Sql(select(*_COLUMNS).where(users.c.id == bindparam("id")))
+_CREDENTIALS_BY_EMAIL = Sql(
+    select(*_COLUMNS, users.c.password_hash).where(users.c.email == bindparam("email"))
+)
+_PASSWORD_HASH = Sql(select(users.c.password_hash).where(users.c.id == bindparam("id")))
+_SESSION_STATE = Sql(
+    select(users.c.role, users.c.active, users.c.session_version).where(
+        users.c.id == bindparam("id")
+    )
+)
+_INSERT = Sql(
+    users.insert()
+    .values(
+        email=bindparam("email"),
+        password_hash=bindparam("password_hash"),
+        full_name=bindparam("full_name"),
+        role=bindparam("role"),
+        specialty=bindparam("specialty"),
+    )
+    .returning(*_COLUMNS)
+)
+_COUNT_ADMINS = Sql(select(func.count()).select_from(users).where(users.c.role == Role.ADMIN.value))
+
+
+def _user(row: Mapping[str, Any]) -> User:
+    return User(
+        id=row["id"],
+        email=row["email"],
+        full_name=row["full_name"],
+        role=Role(row["role"]),
+        specialty=row["specialty"],
+        active=row["active"],
+        session_version=row["session_version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class UserRepository:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    async def get(self, user_id: UUID) -> User | None:
+        row = await self._uow.fetch_one(_BY_ID, {"id": user_id})
+        return None if row is None else _user(row)
+
+    async def get_with_password_hash(self, email: str) -> tuple[User, str] | None:
+        row = await self._uow.fetch_one(_CREDENTIALS_BY_EMAIL, {"email": email})
+        return None if row is None else (_user(row), row["password_hash"])
+
+    async def password_hash(self, user_id: UUID) -> str | None:
+        row = await self._uow.fetch_one(_PASSWORD_HASH, {"id": user_id})
+        return None if row is None else str(row["password_hash"])
+
+    async def session_state(self, user_id: UUID) -> DictRow | None:
+        """Role, active flag and session version: what an access token is checked against."""
+        return await self._uow.fetch_one(_SESSION_STATE, {"id": user_id})
+
+    async def add(
+        self,
+        *,
+        email: str,
+        password_hash: str,
+        full_name: str,
+        role: Role,
+        specialty: str | None = None,
+    ) -> User:
+        try:
+            row = await self._uow.fetch_one(
+                _INSERT,
+                {
+                    "email": email,
+                    "password_hash": password_hash,
+                    "full_name": full_name,
+                    "role": role.value,
+                    "specialty": specialty,
+                },
+            )
+        except psycopg.errors.UniqueViolation:
+            raise Conflict("A user with this email already exists.") from None
+        assert row is not None
+        return _user(row)
+
+    async def update(self, user_id: UUID, changes: Mapping[str, Any]) -> User | None:
+        """Apply column changes; ``bump_sessions`` in changes invalidates every token."""
+        values: dict[str, Any] = {
+            key: value for key, value in changes.items() if key != "bump_sessions"
+        }
+        values["updated_at"] = func.now()
+        if changes.get("bump_sessions"):
+            values["session_version"] = users.c.session_version + 1
+        statement = (
+            users.update().where(users.c.id == user_id).values(**values).returning(*_COLUMNS)
+        )
+        # Built per call: the set of changed columns varies and updates are not a hot path.
+        row = await self._uow.fetch_one(Sql(statement))
+        return None if row is None else _user(row)
+
+    async def find(
+        self,
+        *,
+        role: Role | None,
+        query: str | None,
+        limit: int,
+        offset: int,
+        active_only: bool,
+    ) -> tuple[list[User], int]:
+        conditions: list[Any] = []
+        if active_only:
+            conditions.append(users.c.active.is_(True))
+        if role is not None:
+            conditions.append(users.c.role == role.value)
+        if query:
+            pattern = (
+                "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            )
+            conditions.append(users.c.full_name.ilike(pattern) | users.c.specialty.ilike(pattern))
+        statement = (
+            select(*_COLUMNS, func.count().over().label("total"))
+            .where(*conditions)
+            .order_by(users.c.full_name, users.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        rows = await self._uow.fetch_all(Sql(statement))
+        total = rows[0]["total"] if rows else await self._count(conditions)
+        return [_user(row) for row in rows], int(total)
+
+    async def _count(self, conditions: list[Any]) -> int:
+        row = await self._uow.fetch_one(
+            Sql(select(func.count().label("n")).select_from(users).where(*conditions))
+        )
+        return int(row["n"]) if row else 0
+
+    async def count_admins(self) -> int:
+        row = await self._uow.fetch_one(_COUNT_ADMINS)
+        return int(next(iter(row.values()))) if row else 0

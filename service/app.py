@@ -1,0 +1,95 @@
+"""The app factory: the composition root. Nothing here runs at import time."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from connexion import AsyncApp
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service import formats, problems
+from service.jsonifier import OrjsonJsonifier
+from service.resolver import SnakeCaseResolver
+from service.runtime import SCOPE_KEY, Runtime
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SPEC_DIR = Path(__file__).resolve().parent.parent / "openapi"
+SPEC_FILE = "medai.yaml"
+EMBEDDED_URL_VARIABLE = "MEDAI_EMBEDDED_DATABASE_URL"
+
+
+class RuntimeMiddleware:
+    """Puts the runtime in every request's scope, where the security function, handlers and
+    error handlers find it (no module-level globals)."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[SCOPE_KEY] = self.runtime
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings, database_url: str) -> AsyncApp:
+    """Build the ASGI app for ``settings`` against the database at ``database_url``."""
+    formats.register()
+    # Connexion warns on every request to an operation accepting two media types (login takes
+    # JSON or the OAuth form); that is by design here.
+    logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
+    runtime = Runtime.build(settings, database_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = AsyncApp(
+        __name__,
+        specification_dir=SPEC_DIR,
+        jsonifier=OrjsonJsonifier(),
+        lifespan=lifespan,
+    )
+    app.add_api(
+        SPEC_FILE,
+        resolver=SnakeCaseResolver(),
+        strict_validation=True,
+        validate_responses=settings.validate_responses,
+        swagger_ui_options=SwaggerUIOptions(
+            swagger_ui=settings.swagger_ui, swagger_ui_path="/docs", spec_path="/openapi.json"
+        ),
+    )
+    app.add_middleware(
+        RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime
+    )
+    problems.register(app)
+    app.runtime = runtime  # for tests and the CLI
+    return app
+
+
+def create_app_from_env() -> AsyncApp:
+    """Entry point for uvicorn workers (``--factory``).
+
+    Workers never start the embedded database: the parent process (``medai serve``) starts it
+    once and hands its URL down in ``MEDAI_EMBEDDED_DATABASE_URL``.
+    """
+    settings = Settings.from_env().with_secret()
+    url = settings.database_url or os.environ.get(EMBEDDED_URL_VARIABLE)
+    if url is None:
+        raise RuntimeError(
+            "No database: set DATABASE_URL, or start the service with 'medai serve' which "
+            "provides the embedded development database"
+        )
+    return create_app(settings, url)

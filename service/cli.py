@@ -1,0 +1,110 @@
+"""``medai`` command: serve, migrate, create-admin.
+
+``medai serve`` is the README's run command: with no ``DATABASE_URL`` it starts the embedded
+PostgreSQL once in this (parent) process, migrates, and hands the URL to uvicorn's workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from service import migrate
+from service.settings import ConfigError, Settings
+
+log = logging.getLogger("medai")
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    from service import embedded_db
+
+    server = embedded_db.start(settings.data_dir)
+    return server.url()
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from service.app import EMBEDDED_URL_VARIABLE
+
+    settings = settings.with_secret()
+    url = _database_url(settings)
+    if not settings.database_url:
+        os.environ[EMBEDDED_URL_VARIABLE] = url
+    migrate.upgrade(url)
+    if settings.initial_admin_email and settings.initial_admin_password:
+        asyncio.run(
+            _create_admin(
+                settings, url, settings.initial_admin_email, settings.initial_admin_password
+            )
+        )
+    uvicorn.run(
+        "service.app:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        server_header=False,
+        timeout_graceful_shutdown=20,
+    )
+
+
+async def _create_admin(settings: Settings, url: str, email: str, password: str) -> None:
+    from domain import users
+    from service.runtime import Runtime
+
+    runtime = Runtime.build(settings.with_secret(), url)
+    await runtime.database.open()
+    try:
+        async with runtime.database.unit_of_work() as uow:
+            user, created = await users.bootstrap_admin(
+                uow, runtime.auth, email=email, password=password, full_name="Administrator"
+            )
+    finally:
+        await runtime.stop()
+    log.warning(
+        "admin %s %s", user.email, "created" if created else "already present (ensured admin)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="medai", description="MedAI backend")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the HTTP API (embedded database unless DATABASE_URL)")
+    commands.add_parser("migrate", help="upgrade the database schema to the latest revision")
+    admin = commands.add_parser(
+        "create-admin",
+        help="create the first admin (password from MEDAI_ADMIN_PASSWORD or a prompt)",
+    )
+    admin.add_argument("--email", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"medai: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        serve(settings)
+    elif args.command == "migrate":
+        migrate.upgrade(_database_url(settings))
+    elif args.command == "create-admin":
+        password = os.environ.get("MEDAI_ADMIN_PASSWORD") or getpass.getpass("Password: ")
+        url = _database_url(settings)
+        migrate.upgrade(url)
+        asyncio.run(_create_admin(settings, url, args.email, password))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

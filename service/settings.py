@@ -1,0 +1,205 @@
+"""Configuration from environment variables, validated once at start.
+
+Every setting has one environment variable; the README's configuration table lists them all
+(a test keeps the two in step). A bad value stops the service with a message naming the
+variable, rather than surfacing later as a confusing runtime error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, NoReturn, TypeVar
+
+T = TypeVar("T")
+
+# Secrets shorter than this make HS256 brute-forceable (RFC 8725 §3.5 asks for key entropy
+# at least the hash size: 256 bits).
+MIN_SECRET_BYTES = 32
+KNOWN_DEFAULT_SECRETS = frozenset({"secret", "changeme", "change-me", "changethis", "dev", "test"})
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: Literal["development", "production"] = "development"
+    database_url: str | None = None
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    jwt_secret: str = ""
+    jwt_issuer: str = "medai-backend"
+    jwt_audience: str = "medai-api"
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 30 * 24 * 3600
+    refresh_idle_ttl: int = 7 * 24 * 3600
+    bcrypt_cost: int = 12
+    db_pool_size: int = 10
+    db_connect_timeout: float = 2.0
+    validate_responses: bool = False
+    swagger_ui: bool = True
+    ml_service_url: str | None = None
+    ml_models: tuple[str, ...] = ("breast-cancer",)
+    ml_timeout: float = 10.0
+    initial_admin_email: str | None = None
+    initial_admin_password: str | None = field(default=None, repr=False)
+    cors_origins: tuple[str, ...] = ()
+    log_level: str = "info"
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from ``env`` (the process environment by default)."""
+        source = os.environ if env is None else env
+        reader = _Reader(source)
+        environment = reader.choice("MEDAI_ENV", ("development", "production"), "development")
+        data_dir = Path(reader.text("MEDAI_DATA_DIR", "var"))
+        settings = cls(
+            environment=environment,  # type: ignore[arg-type]
+            database_url=reader.optional("DATABASE_URL"),
+            data_dir=data_dir,
+            host=reader.text("MEDAI_HOST", "127.0.0.1"),
+            port=reader.integer("MEDAI_PORT", 8000, 1, 65535),
+            workers=reader.integer("MEDAI_WORKERS", 1, 1, 64),
+            jwt_secret=reader.text("MEDAI_JWT_SECRET", ""),
+            jwt_issuer=reader.text("MEDAI_JWT_ISSUER", "medai-backend"),
+            jwt_audience=reader.text("MEDAI_JWT_AUDIENCE", "medai-api"),
+            access_token_ttl=reader.integer("MEDAI_ACCESS_TOKEN_TTL", 900, 30, 900),
+            refresh_token_ttl=reader.integer(
+                "MEDAI_REFRESH_TOKEN_TTL", 30 * 24 * 3600, 60, 365 * 24 * 3600
+            ),
+            refresh_idle_ttl=reader.integer(
+                "MEDAI_REFRESH_IDLE_TTL", 7 * 24 * 3600, 60, 365 * 24 * 3600
+            ),
+            bcrypt_cost=reader.integer("MEDAI_BCRYPT_COST", 12, 4, 16),
+            db_pool_size=reader.integer("MEDAI_DB_POOL_SIZE", 10, 1, 200),
+            db_connect_timeout=reader.number("MEDAI_DB_CONNECT_TIMEOUT", 2.0, 0.1, 60.0),
+            validate_responses=reader.flag("MEDAI_VALIDATE_RESPONSES", False),
+            swagger_ui=reader.flag("MEDAI_SWAGGER_UI", environment != "production"),
+            ml_service_url=reader.optional("MEDAI_ML_URL"),
+            ml_models=reader.words("MEDAI_ML_MODELS", ("breast-cancer",)),
+            ml_timeout=reader.number("MEDAI_ML_TIMEOUT", 10.0, 0.1, 300.0),
+            initial_admin_email=reader.optional("MEDAI_ADMIN_EMAIL"),
+            initial_admin_password=reader.optional("MEDAI_ADMIN_PASSWORD"),
+            cors_origins=reader.words("MEDAI_CORS_ORIGINS", ()),
+            log_level=reader.choice(
+                "MEDAI_LOG_LEVEL", ("debug", "info", "warning", "error"), "info"
+            ),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse combinations that are unsafe or cannot work."""
+        if self.production:
+            if self.database_url is None:
+                raise ConfigError(
+                    "DATABASE_URL is required when MEDAI_ENV=production "
+                    "(the embedded database is for development only)"
+                )
+            _check_secret(self.jwt_secret)
+        elif self.jwt_secret:
+            _check_secret(self.jwt_secret)
+        if self.refresh_idle_ttl > self.refresh_token_ttl:
+            raise ConfigError("MEDAI_REFRESH_IDLE_TTL must not exceed MEDAI_REFRESH_TOKEN_TTL")
+        if self.initial_admin_email and not self.initial_admin_password:
+            raise ConfigError("MEDAI_ADMIN_PASSWORD is required when MEDAI_ADMIN_EMAIL is set")
+        for origin in self.cors_origins:
+            if origin == "*" or not origin.startswith(("http://", "https://")):
+                raise ConfigError(
+                    f"MEDAI_CORS_ORIGINS must list exact origins like https://app.example, "
+                    f"got {origin!r}"
+                )
+
+    def with_secret(self) -> Settings:
+        """Development convenience: a random secret kept in the data folder across restarts."""
+        if self.jwt_secret:
+            return self
+        path = self.data_dir / "jwt-secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return dataclasses.replace(self, jwt_secret=path.read_text().strip())
+
+
+def _check_secret(secret: str) -> None:
+    if secret.lower() in KNOWN_DEFAULT_SECRETS or len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"MEDAI_JWT_SECRET must be a random value of at least {MIN_SECRET_BYTES} bytes "
+            "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def optional(self, name: str) -> str | None:
+        value = self._env.get(name, "").strip()
+        return value or None
+
+    def text(self, name: str, default: str) -> str:
+        return self.optional(name) or default
+
+    def _parse(self, name: str, default: T, parse: Callable[[str], T], expected: str) -> T:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be {expected}, got {raw!r}") from None
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        def parse(raw: str) -> int:
+            value = int(raw)
+            if not low <= value <= high:
+                raise ValueError
+            return value
+
+        return self._parse(name, default, parse, f"an integer from {low} to {high}")
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        def parse(raw: str) -> float:
+            value = float(raw)
+            if not low <= value <= high:
+                raise ValueError
+            return value
+
+        return self._parse(name, default, parse, f"a number from {low} to {high}")
+
+    def flag(self, name: str, default: bool) -> bool:
+        truth = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+        def parse(raw: str) -> bool:
+            return truth[raw.lower()] if raw.lower() in truth else _fail()
+
+        return self._parse(name, default, parse, "one of 1/0/true/false/yes/no")
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        def parse(raw: str) -> str:
+            return raw if raw in allowed else _fail()
+
+        return self._parse(name, default, parse, "one of " + ", ".join(allowed))
+
+    def words(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        return tuple(word.strip() for word in raw.split(",") if word.strip())
+
+
+def _fail() -> NoReturn:
+    raise ValueError
