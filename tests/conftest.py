@@ -1,0 +1,154 @@
+"""Shared fixtures: one embedded PostgreSQL per test session, a fresh schema, a clean slate
+per test.
+
+Each test that touches the database starts from empty tables (TRUNCATE is a few milliseconds
+for tables this small) and commits for real, so concurrency tests see what production sees.
+The app runs in-process through httpx's ASGI transport with response validation on, so every
+reply is also checked against the contract.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import httpx
+import psycopg
+import pytest
+
+from domain.model import Role
+from persistence.schema import metadata
+from service import embedded_db, migrate
+from service.app import create_app
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DATABASE = "medai_test"
+PASSWORD = "correct horse battery staple"
+TEST_BCRYPT_COST = 4
+_HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(TEST_BCRYPT_COST)).decode()
+
+
+def test_settings(**overrides: Any) -> Settings:
+    base: dict[str, Any] = {
+        "jwt_secret": "test-secret-" + "x" * 40,
+        "bcrypt_cost": TEST_BCRYPT_COST,
+        "validate_responses": True,
+        "swagger_ui": False,
+        "data_dir": ROOT / "var" / "test",
+    }
+    base.update(overrides)
+    return Settings(**base)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[embedded_db.EmbeddedPostgres]:
+    if os.environ.get("TEST_DATABASE_URL"):
+        pytest.skip("external database configured")  # pragma: no cover
+    server = embedded_db.start(ROOT / "var" / "test")
+    yield server
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres: embedded_db.EmbeddedPostgres) -> str:
+    """A freshly created and migrated test database."""
+    with psycopg.connect(postgres.libpq_url("postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{TEST_DATABASE}"')
+    url = postgres.libpq_url(TEST_DATABASE)
+    migrate.upgrade(url)
+    return url
+
+
+_TABLES = ", ".join(table.name for table in reversed(metadata.sorted_tables))
+
+
+def truncate_all(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(scope="session")
+async def app(database_url: str) -> AsyncIterator[Any]:
+    application = create_app(test_settings(), database_url)
+    await application.runtime.start()
+    yield application
+    await application.runtime.stop()
+
+
+@pytest.fixture
+async def client(app: Any, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    truncate_all(database_url)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://medai.test") as c:
+        yield c
+
+
+@dataclass
+class Account:
+    id: str
+    email: str
+    role: Role
+    password: str = PASSWORD
+    token: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+MakeUser = Callable[..., Awaitable[Account]]
+
+
+@pytest.fixture
+def make_user(client: httpx.AsyncClient, database_url: str) -> MakeUser:
+    """Create a user directly in the database (any role) and sign them in through the API."""
+
+    async def make(
+        role: Role | str = Role.PATIENT,
+        *,
+        full_name: str | None = None,
+        specialty: str | None = None,
+        active: bool = True,
+        login: bool = True,
+    ) -> Account:
+        role = Role(role)
+        email = f"{role.value}-{uuid.uuid4().hex[:10]}@example.org"
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            cur = await conn.execute(
+                "INSERT INTO users (email, password_hash, full_name, role, specialty, active) "
+                "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                (
+                    email,
+                    _HASH,
+                    full_name or f"Test {role.value.title()} {uuid.uuid4().hex[:6]}",
+                    role.value,
+                    specialty if specialty or role is not Role.DOCTOR else "General practice",
+                    active,
+                ),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+        account = Account(id=str(row[0]), email=email, role=role)
+        if login and active:
+            reply = await client.post("/auth/login", json={"email": email, "password": PASSWORD})
+            assert reply.status_code == 200, reply.text
+            account.token = reply.json()["access_token"]
+        return account
+
+    return make
+
+
+def assert_problem(reply: httpx.Response, status: int) -> dict[str, Any]:
+    """The reply is an RFC 9457 problem with this status."""
+    assert reply.status_code == status, reply.text
+    assert reply.headers["content-type"].startswith("application/problem+json"), reply.headers
+    body: dict[str, Any] = reply.json()
+    assert body["status"] == status
+    assert body["title"]
+    return body
