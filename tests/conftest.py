@@ -9,9 +9,8 @@ reply is also checked against the contract.
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,11 +46,9 @@ def test_settings(**overrides: Any) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[embedded_db.EmbeddedPostgres]:
-    if os.environ.get("TEST_DATABASE_URL"):
-        pytest.skip("external database configured")  # pragma: no cover
-    server = embedded_db.start(ROOT / "var" / "test")
-    yield server
+def postgres() -> embedded_db.EmbeddedPostgres:
+    # Stopped by the wheel's own atexit hook when the test process ends.
+    return embedded_db.start(ROOT / "var" / "test")
 
 
 @pytest.fixture(scope="session")
