@@ -40,10 +40,9 @@ async def get(uow: UnitOfWork, caller: Caller, user_id: UUID) -> Visible:
 
 
 async def _is_patient_of(uow: UnitOfWork, doctor: Caller, user: User) -> bool:
-    relation = getattr(uow, "appointments", None)
-    if relation is None or user.role is not Role.PATIENT:
+    if user.role is not Role.PATIENT:
         return False
-    return bool(await relation.have_met(doctor_id=doctor.id, patient_id=user.id))
+    return await uow.appointments.have_met(doctor_id=doctor.id, patient_id=user.id)
 
 
 async def search(

@@ -21,6 +21,8 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from persistence.sql import Sql
 
 if TYPE_CHECKING:
+    from persistence.appointments import AppointmentRepository
+    from persistence.idempotency import IdempotencyRepository
     from persistence.refresh_tokens import RefreshTokenRepository
     from persistence.users import UserRepository
 
@@ -136,6 +138,22 @@ class UnitOfWork:
         from persistence.refresh_tokens import RefreshTokenRepository
 
         return RefreshTokenRepository(self)
+
+    @cached_property
+    def appointments(self) -> AppointmentRepository:
+        from persistence.appointments import AppointmentRepository
+
+        return AppointmentRepository(self)
+
+    @cached_property
+    def idempotency(self) -> IdempotencyRepository:
+        from persistence.idempotency import IdempotencyRepository
+
+        return IdempotencyRepository(self)
+
+    async def rollback(self) -> None:
+        """Abandon what this unit did so far; it can go on with a fresh transaction."""
+        await self.connection.rollback()
 
     # Small execution helpers shared by every repository.
     async def fetch_one(self, sql: Sql, params: Mapping[str, Any] | None = None) -> DictRow | None:

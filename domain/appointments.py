@@ -1,0 +1,300 @@
+"""Booking, reading, changing and deleting appointments."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from domain import appointment_rules as rules
+from domain.appointment_rules import Parties, Status
+from domain.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    UnprocessableRequest,
+)
+from domain.model import Caller, Role, utc_iso
+from persistence.appointments import ListQuery, SlotTaken
+from persistence.db import UnitOfWork
+
+MAX_PAGE = 100
+
+
+def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "patient_id": str(row["patient_id"]),
+        "patient_name": row["patient_name"],
+        "doctor_id": str(row["doctor_id"]),
+        "doctor_name": row["doctor_name"],
+        "start_at": utc_iso(row["start_at"]),
+        "end_at": utc_iso(row["end_at"]),
+        "status": row["status"],
+        "reason": row["reason"],
+        "notes": row["notes"],
+        "cancellation_reason": row["cancellation_reason"],
+        "version": row["version"],
+        "created_at": utc_iso(row["created_at"]),
+        "updated_at": utc_iso(row["updated_at"]),
+    }
+
+
+def etag(version: int) -> str:
+    return f'"v{version}"'
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    patient_id: UUID | None
+    doctor_id: UUID | None
+    start_at: datetime
+    end_at: datetime
+    reason: str | None
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Booking:
+        return cls(
+            patient_id=UUID(body["patient_id"]) if body.get("patient_id") else None,
+            doctor_id=UUID(body["doctor_id"]) if body.get("doctor_id") else None,
+            start_at=parse_time(body["start_at"]),
+            end_at=parse_time(body["end_at"]),
+            reason=body.get("reason"),
+        )
+
+
+def parse_time(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:  # the spec's date-time format already refuses this
+        raise InvalidRequest("Timestamps need an offset, e.g. 2026-12-01T09:00:00+03:00.")
+    return moment
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    body: dict[str, Any]
+    replayed: bool
+
+
+async def book(
+    uow: UnitOfWork,
+    caller: Caller,
+    booking: Booking,
+    *,
+    idempotency_key: str | None = None,
+    request_body: Mapping[str, Any] | None = None,
+) -> Created:
+    """Book a slot. With an idempotency key, a retry of the same request returns the first
+    reply instead of booking twice."""
+    patient_id, doctor_id = rules.booking_parties(caller, booking.patient_id, booking.doctor_id)
+    rules.check_times(booking.start_at, booking.end_at, _now())
+    if idempotency_key is not None:
+        request_hash = hashlib.sha256(orjson.dumps(request_body, option=orjson.OPT_SORT_KEYS))
+        if not await uow.idempotency.claim(caller.id, idempotency_key, request_hash.digest()):
+            return await _replay(uow, caller, idempotency_key, request_hash.digest())
+    await _check_party(uow, doctor_id, Role.DOCTOR, "doctor_id")
+    await _check_party(uow, patient_id, Role.PATIENT, "patient_id")
+    try:
+        appointment_id = await uow.appointments.add(
+            patient_id=patient_id,
+            doctor_id=doctor_id,
+            booked_by=caller.id,
+            start_at=booking.start_at,
+            end_at=booking.end_at,
+            reason=booking.reason,
+        )
+    except SlotTaken as taken:
+        await uow.rollback()
+        party_id = doctor_id if taken.party == "doctor" else patient_id
+        raise await _slot_conflict(uow, taken.party, party_id, booking) from None
+    row = await uow.appointments.get(appointment_id)
+    assert row is not None
+    body = to_json(row)
+    if idempotency_key is not None:
+        await uow.idempotency.record(
+            caller.id,
+            idempotency_key,
+            status=201,
+            response=orjson.dumps(body).decode(),
+            resource_id=appointment_id,
+        )
+    await uow.commit()
+    return Created(body=body, replayed=False)
+
+
+async def _replay(uow: UnitOfWork, caller: Caller, key: str, request_hash: bytes) -> Created:
+    stored = await uow.idempotency.stored(caller.id, key)
+    if stored is None or stored["response"] is None:  # pragma: no cover - claim just said so
+        raise Conflict("A request with this Idempotency-Key is still being processed.")
+    if bytes(stored["request_hash"]) != request_hash:
+        raise UnprocessableRequest(
+            "This Idempotency-Key was already used with a different request body."
+        )
+    return Created(body=orjson.loads(stored["response"]), replayed=True)
+
+
+async def _check_party(uow: UnitOfWork, user_id: UUID, role: Role, field: str) -> None:
+    user = await uow.users.get(user_id)
+    if user is None or user.role is not role or not user.active:
+        raise UnprocessableRequest(
+            f"{field} does not name an active {role.value}.", invalid_field=field
+        )
+
+
+async def _slot_conflict(uow: UnitOfWork, party: str, party_id: UUID, booking: Booking) -> Conflict:
+    """Say what the slot collides with: the time taken, never whose appointment it is."""
+    other = await uow.appointments.first_overlap(party, party_id, booking.start_at, booking.end_at)
+    who = "The doctor" if party == "doctor" else "The patient"
+    extensions: dict[str, Any] = {"conflict": f"{party}_busy"}
+    detail = f"{who} already has an appointment at that time."
+    if other is not None:
+        extensions["busy_from"] = utc_iso(other["start_at"])
+        extensions["busy_until"] = utc_iso(other["end_at"])
+        detail = (
+            f"{who} already has an appointment from {extensions['busy_from']} "
+            f"to {extensions['busy_until']}."
+        )
+    return Conflict(detail, **extensions)
+
+
+async def get(uow: UnitOfWork, caller: Caller, appointment_id: UUID) -> dict[str, Any]:
+    row = await uow.appointments.get(appointment_id)
+    if row is None or not rules.can_see(caller, _parties(row)):
+        raise NotFound(rules.NOT_FOUND)
+    return to_json(row)
+
+
+def _parties(row: Mapping[str, Any]) -> Parties:
+    return Parties(
+        patient_id=row["patient_id"],
+        doctor_id=row["doctor_id"],
+        status=Status(row["status"]),
+        start_at=row["start_at"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    doctor_id: UUID | None = None
+    patient_id: UUID | None = None
+    statuses: tuple[str, ...] = ()
+    window_from: datetime | None = None
+    window_to: datetime | None = None
+    descending: bool = False
+    cursor: str | None = None
+    limit: int = 20
+
+
+async def search(uow: UnitOfWork, caller: Caller, search: Search) -> dict[str, Any]:
+    """One page of the caller's appointments, oldest first (or newest with ``descending``)."""
+    if search.window_from and search.window_to and search.window_from >= search.window_to:
+        raise InvalidRequest("'from' must be before 'to'.")
+    query = ListQuery(
+        scope_patient_id=caller.id if caller.role is Role.PATIENT else None,
+        scope_doctor_id=caller.id if caller.role is Role.DOCTOR else None,
+        doctor_id=search.doctor_id,
+        patient_id=search.patient_id,
+        statuses=search.statuses,
+        window_from=search.window_from,
+        window_to=search.window_to,
+        descending=search.descending,
+        after=decode_cursor(search.cursor, search.descending) if search.cursor else None,
+        limit=search.limit + 1,  # one more tells whether there is a next page
+    )
+    rows = await uow.appointments.find(query)
+    page = rows[: search.limit]
+    more = len(rows) > search.limit
+    return {
+        "items": [to_json(row) for row in page],
+        "next_cursor": encode_cursor(page[-1], search.descending) if more and page else None,
+        "limit": search.limit,
+    }
+
+
+def encode_cursor(row: Mapping[str, Any], descending: bool) -> str:
+    raw = orjson.dumps([row["start_at"].isoformat(), str(row["id"]), descending])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, descending: bool) -> tuple[datetime, UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        start, ident, was_descending = orjson.loads(base64.urlsafe_b64decode(padded))
+        position = (datetime.fromisoformat(start), UUID(ident))
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise InvalidRequest("The cursor is not one this API issued.") from None
+    if was_descending != descending:
+        raise InvalidRequest("The cursor belongs to the other sort order.")
+    return position
+
+
+UPDATABLE = ("start_at", "end_at", "status", "reason", "notes", "cancellation_reason")
+
+
+async def update(
+    uow: UnitOfWork,
+    caller: Caller,
+    appointment_id: UUID,
+    changes: dict[str, Any],
+    if_match: str | None,
+) -> dict[str, Any]:
+    """Change an appointment, only if the client saw its current version (If-Match)."""
+    current = await uow.appointments.lock(appointment_id)
+    if current is None or not rules.can_see(caller, _parties(current)):
+        raise NotFound(rules.NOT_FOUND)
+    if if_match is None:
+        raise PreconditionRequired(
+            "Send If-Match with the ETag of the appointment you are changing."
+        )
+    if not _matches(if_match, current["version"]):
+        raise PreconditionFailed(
+            "The appointment changed since you read it; read it again and retry.",
+            current_version=current["version"],
+        )
+    now = _now()
+    rules.check_update(caller, _parties(current), changes, now)
+    values = {key: changes[key] for key in UPDATABLE if key in changes}
+    if "start_at" in values or "end_at" in values:
+        start = parse_time(values["start_at"]) if "start_at" in values else current["start_at"]
+        end = parse_time(values["end_at"]) if "end_at" in values else current["end_at"]
+        rules.check_times(start, end, now)
+        values["start_at"], values["end_at"] = start, end
+    try:
+        await uow.appointments.update(appointment_id, values)
+    except SlotTaken as taken:
+        await uow.rollback()
+        party_id = current["doctor_id"] if taken.party == "doctor" else current["patient_id"]
+        booking = Booking(None, None, values["start_at"], values["end_at"], None)
+        raise await _slot_conflict(uow, taken.party, party_id, booking) from None
+    row = await uow.appointments.get(appointment_id)
+    assert row is not None
+    await uow.commit()
+    return to_json(row)
+
+
+def _matches(if_match: str, version: int) -> bool:
+    """Strong comparison (RFC 9110 §13.1.1): weak tags never match; ``*`` matches."""
+    tags = [tag.strip() for tag in if_match.split(",")]
+    return "*" in tags or etag(version) in tags
+
+
+async def delete(uow: UnitOfWork, caller: Caller, appointment_id: UUID) -> None:
+    """Hide the appointment and free its slot; the row is kept as a medical record."""
+    current = await uow.appointments.lock(appointment_id)
+    if current is None:
+        raise NotFound(rules.NOT_FOUND)
+    rules.check_delete(caller, _parties(current), _now())
+    await uow.appointments.soft_delete(appointment_id)
+    await uow.commit()

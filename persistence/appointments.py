@@ -1,0 +1,288 @@
+"""Appointments: booking, the caller-scoped reads, updates and soft deletion."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import psycopg.errors
+from sqlalchemy import bindparam, exists, func, literal_column, select, text, tuple_
+from sqlalchemy.sql import ColumnElement
+
+from persistence.schema import (
+    MAX_DURATION_HOURS,
+    SLOT_HOLDING_STATUSES,
+    appointments,
+    users,
+)
+from persistence.sql import Sql
+
+if TYPE_CHECKING:
+    from psycopg.rows import DictRow
+
+    from persistence.db import UnitOfWork
+
+_a = appointments
+_doctor = users.alias("doctor")
+_patient = users.alias("patient")
+
+COLUMNS = (
+    _a.c.id,
+    _a.c.patient_id,
+    _patient.c.full_name.label("patient_name"),
+    _a.c.doctor_id,
+    _doctor.c.full_name.label("doctor_name"),
+    _a.c.start_at,
+    _a.c.end_at,
+    _a.c.status,
+    _a.c.reason,
+    _a.c.notes,
+    _a.c.cancellation_reason,
+    _a.c.version,
+    _a.c.created_at,
+    _a.c.updated_at,
+)
+_WITH_NAMES = _a.join(_doctor, _doctor.c.id == _a.c.doctor_id).join(
+    _patient, _patient.c.id == _a.c.patient_id
+)
+_LIVE = _a.c.deleted_at.is_(None)
+# Spelled out, not in_(): an expanding IN cannot be compiled once ahead of time.
+_SLOT_HOLDING = text(
+    "appointments.status IN (" + ", ".join(f"'{s}'" for s in SLOT_HOLDING_STATUSES) + ")"
+)
+
+
+class SlotTaken(Exception):
+    """The exclusion constraint refused the times; ``party`` is "doctor" or "patient"."""
+
+    def __init__(self, party: str) -> None:
+        super().__init__(party)
+        self.party = party
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """A caller-scoped list request. ``scope_*`` come from who is asking, the rest from the
+    client's filters; both apply, so a filter can only narrow what the caller may see."""
+
+    scope_patient_id: UUID | None = None
+    scope_doctor_id: UUID | None = None
+    doctor_id: UUID | None = None
+    patient_id: UUID | None = None
+    statuses: tuple[str, ...] = ()
+    window_from: datetime | None = None
+    window_to: datetime | None = None
+    descending: bool = False
+    after: tuple[datetime, UUID] | None = None
+    limit: int = 20
+
+    def shape(self) -> tuple[bool, ...]:
+        return (
+            self.scope_patient_id is not None,
+            self.scope_doctor_id is not None,
+            self.doctor_id is not None,
+            self.patient_id is not None,
+            bool(self.statuses),
+            self.window_from is not None,
+            self.window_to is not None,
+            self.descending,
+            self.after is not None,
+        )
+
+    def params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": self.limit}
+        for name in ("scope_patient_id", "scope_doctor_id", "doctor_id", "patient_id"):
+            value = getattr(self, name)
+            if value is not None:
+                params[name] = value
+        if self.statuses:
+            params["statuses"] = list(self.statuses)
+        if self.window_from is not None:
+            params["window_from"] = self.window_from
+            params["earliest_start"] = self.window_from - timedelta(hours=MAX_DURATION_HOURS)
+        if self.window_to is not None:
+            params["window_to"] = self.window_to
+        if self.after is not None:
+            params["after_start"], params["after_id"] = self.after
+        return params
+
+
+@lru_cache(maxsize=1024)
+def _list_sql(shape: tuple[bool, ...]) -> Sql:
+    """One compiled statement per combination of filters (at most 2^9, a few in practice)."""
+    (
+        scope_patient,
+        scope_doctor,
+        doctor,
+        patient,
+        statuses,
+        window_from,
+        window_to,
+        desc,
+        after,
+    ) = shape
+    where: list[ColumnElement[bool]] = [_LIVE]
+    if scope_patient:
+        where.append(_a.c.patient_id == bindparam("scope_patient_id"))
+    if scope_doctor:
+        where.append(_a.c.doctor_id == bindparam("scope_doctor_id"))
+    if doctor:
+        where.append(_a.c.doctor_id == bindparam("doctor_id"))
+    if patient:
+        where.append(_a.c.patient_id == bindparam("patient_id"))
+    if statuses:
+        where.append(_a.c.status == func.any(bindparam("statuses")))
+    if window_from:
+        # Overlapping [from, to): end_at > from. Appointments last at most 8 hours, so also
+        # start_at > from - 8h: a bound on the indexed column turns this into a range scan.
+        where.append(_a.c.end_at > bindparam("window_from"))
+        where.append(_a.c.start_at > bindparam("earliest_start"))
+    if window_to:
+        where.append(_a.c.start_at < bindparam("window_to"))
+    key = tuple_(_a.c.start_at, _a.c.id)
+    cursor = tuple_(bindparam("after_start"), bindparam("after_id"))
+    if after:
+        where.append(key < cursor if desc else key > cursor)
+    order = (_a.c.start_at.desc(), _a.c.id.desc()) if desc else (_a.c.start_at, _a.c.id)
+    statement = (
+        select(*COLUMNS)
+        .select_from(_WITH_NAMES)
+        .where(*where)
+        .order_by(*order)
+        .limit(bindparam("limit"))
+    )
+    return Sql(statement)
+
+
+_GET = Sql(select(*COLUMNS).select_from(_WITH_NAMES).where(_a.c.id == bindparam("id"), _LIVE))
+_LOCK = Sql(
+    select(_a.c.id, _a.c.patient_id, _a.c.doctor_id, _a.c.status, _a.c.start_at, _a.c.end_at)
+    .add_columns(_a.c.version, _a.c.reason, _a.c.notes, _a.c.cancellation_reason)
+    .where(_a.c.id == bindparam("id"), _LIVE)
+    .with_for_update()
+)
+_INSERT = Sql(
+    _a.insert()
+    .values(
+        patient_id=bindparam("patient_id"),
+        doctor_id=bindparam("doctor_id"),
+        booked_by=bindparam("booked_by"),
+        start_at=bindparam("start_at"),
+        end_at=bindparam("end_at"),
+        reason=bindparam("reason"),
+    )
+    .returning(_a.c.id)
+)
+_SOFT_DELETE = Sql(
+    _a.update()
+    .where(_a.c.id == bindparam("id"), _LIVE)
+    .values(deleted_at=func.now(), updated_at=func.now(), version=_a.c.version + 1)
+)
+_HAVE_MET = Sql(
+    select(
+        exists().where(
+            _a.c.doctor_id == bindparam("doctor_id"),
+            _a.c.patient_id == bindparam("patient_id"),
+            _LIVE,
+        )
+    )
+)
+
+
+def _overlap_sql(party: str) -> Sql:
+    column = _a.c.doctor_id if party == "doctor" else _a.c.patient_id
+    slot = func.tstzrange(_a.c.start_at, _a.c.end_at, literal_column("'[)'"))
+    wanted = func.tstzrange(bindparam("start_at"), bindparam("end_at"), literal_column("'[)'"))
+    return Sql(
+        select(_a.c.start_at, _a.c.end_at)
+        .where(
+            column == bindparam("party_id"),
+            _SLOT_HOLDING,
+            _LIVE,
+            slot.op("&&")(wanted),
+        )
+        .order_by(_a.c.start_at)
+        .limit(1)
+    )
+
+
+_OVERLAP = {party: _overlap_sql(party) for party in ("doctor", "patient")}
+
+
+class AppointmentRepository:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    async def add(
+        self,
+        *,
+        patient_id: UUID,
+        doctor_id: UUID,
+        booked_by: UUID,
+        start_at: datetime,
+        end_at: datetime,
+        reason: str | None,
+    ) -> UUID:
+        try:
+            row = await self._uow.fetch_one(
+                _INSERT,
+                {
+                    "patient_id": patient_id,
+                    "doctor_id": doctor_id,
+                    "booked_by": booked_by,
+                    "start_at": start_at,
+                    "end_at": end_at,
+                    "reason": reason,
+                },
+            )
+        except psycopg.errors.ExclusionViolation as exc:
+            raise SlotTaken(_party(exc)) from None
+        assert row is not None
+        appointment_id: UUID = row["id"]
+        return appointment_id
+
+    async def get(self, appointment_id: UUID) -> DictRow | None:
+        return await self._uow.fetch_one(_GET, {"id": appointment_id})
+
+    async def lock(self, appointment_id: UUID) -> DictRow | None:
+        """The current row, locked until the transaction ends (serialises concurrent PUTs)."""
+        return await self._uow.fetch_one(_LOCK, {"id": appointment_id})
+
+    async def update(self, appointment_id: UUID, changes: Mapping[str, Any]) -> None:
+        statement = (
+            _a.update()
+            .where(_a.c.id == appointment_id)
+            .values(**changes, updated_at=func.now(), version=_a.c.version + 1)
+        )
+        try:
+            await self._uow.execute(Sql(statement))
+        except psycopg.errors.ExclusionViolation as exc:
+            raise SlotTaken(_party(exc)) from None
+
+    async def soft_delete(self, appointment_id: UUID) -> bool:
+        return await self._uow.execute(_SOFT_DELETE, {"id": appointment_id}) == 1
+
+    async def find(self, query: ListQuery) -> list[DictRow]:
+        return await self._uow.fetch_all(_list_sql(query.shape()), query.params())
+
+    async def first_overlap(
+        self, party: str, party_id: UUID, start_at: datetime, end_at: datetime
+    ) -> DictRow | None:
+        return await self._uow.fetch_one(
+            _OVERLAP[party], {"party_id": party_id, "start_at": start_at, "end_at": end_at}
+        )
+
+    async def have_met(self, *, doctor_id: UUID, patient_id: UUID) -> bool:
+        row = await self._uow.fetch_one(
+            _HAVE_MET, {"doctor_id": doctor_id, "patient_id": patient_id}
+        )
+        return bool(row and next(iter(row.values())))
+
+
+def _party(exc: psycopg.errors.ExclusionViolation) -> str:
+    constraint = exc.diag.constraint_name or ""
+    return "patient" if "patient" in constraint else "doctor"
