@@ -98,7 +98,9 @@ async def book(
 ) -> Created:
     """Book a slot. With an idempotency key, a retry of the same request returns the first
     reply instead of booking twice."""
+    event = uow.audit.record("appointment.create", "appointment", success_status=201)
     patient_id, doctor_id = rules.booking_parties(caller, booking.patient_id, booking.doctor_id)
+    uow.audit.concerns(patient_id)
     rules.check_times(booking.start_at, booking.end_at, _now())
     if idempotency_key is not None:
         request_hash = hashlib.sha256(orjson.dumps(request_body, option=orjson.OPT_SORT_KEYS))
@@ -119,6 +121,7 @@ async def book(
         await uow.rollback()
         party_id = doctor_id if taken.party == "doctor" else patient_id
         raise await _slot_conflict(uow, taken.party, party_id, booking) from None
+    event.resource_id = str(appointment_id)
     row = await uow.appointments.get(appointment_id)
     assert row is not None
     body = to_json(row)
@@ -170,7 +173,10 @@ async def _slot_conflict(uow: UnitOfWork, party: str, party_id: UUID, booking: B
 
 
 async def get(uow: UnitOfWork, caller: Caller, appointment_id: UUID) -> dict[str, Any]:
+    uow.audit.record("appointment.read", "appointment", appointment_id)
     row = await uow.appointments.get(appointment_id)
+    if row is not None:
+        uow.audit.concerns(row["patient_id"])
     if row is None or not rules.can_see(caller, _parties(row)):
         raise NotFound(rules.NOT_FOUND)
     return to_json(row)
@@ -199,6 +205,7 @@ class Search:
 
 async def search(uow: UnitOfWork, caller: Caller, search: Search) -> dict[str, Any]:
     """One page of the caller's appointments, oldest first (or newest with ``descending``)."""
+    uow.audit.record("appointment.search", "appointment")
     if search.window_from and search.window_to and search.window_from >= search.window_to:
         raise InvalidRequest("'from' must be before 'to'.")
     query = ListQuery(
@@ -216,6 +223,7 @@ async def search(uow: UnitOfWork, caller: Caller, search: Search) -> dict[str, A
     rows = await uow.appointments.find(query)
     page = rows[: search.limit]
     more = len(rows) > search.limit
+    uow.audit.concerns(*(row["patient_id"] for row in page))
     return {
         "items": [to_json(row) for row in page],
         "next_cursor": encode_cursor(page[-1], search.descending) if more and page else None,
@@ -251,7 +259,10 @@ async def update(
     if_match: str | None,
 ) -> dict[str, Any]:
     """Change an appointment, only if the client saw its current version (If-Match)."""
+    uow.audit.record("appointment.update", "appointment", appointment_id)
     current = await uow.appointments.lock(appointment_id)
+    if current is not None:
+        uow.audit.concerns(current["patient_id"])
     if current is None or not rules.can_see(caller, _parties(current)):
         raise NotFound(rules.NOT_FOUND)
     if if_match is None:
@@ -292,7 +303,10 @@ def _matches(if_match: str, version: int) -> bool:
 
 async def delete(uow: UnitOfWork, caller: Caller, appointment_id: UUID) -> None:
     """Hide the appointment and free its slot; the row is kept as a medical record."""
+    uow.audit.record("appointment.delete", "appointment", appointment_id, success_status=204)
     current = await uow.appointments.lock(appointment_id)
+    if current is not None:
+        uow.audit.concerns(current["patient_id"])
     if current is None:
         raise NotFound(rules.NOT_FOUND)
     rules.check_delete(caller, _parties(current), _now())

@@ -9,7 +9,7 @@ password is never silently truncated.
 from __future__ import annotations
 
 import asyncio
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import bcrypt
 
@@ -19,13 +19,27 @@ MIN_LENGTH = 8
 MAX_BYTES = 72
 
 
-def check_policy(password: str) -> None:
-    """Length rules only (ASVS 6.2: no composition rules)."""
-    if len(password) < MIN_LENGTH:
-        raise InvalidRequest(f"The password must have at least {MIN_LENGTH} characters.")
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords from real breaches, as zxcvbn ships them."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def check_policy(password: str, min_length: int = MIN_LENGTH) -> None:
+    """ASVS 6.2: a minimum length, a byte maximum, no composition rules, and no password
+    that attackers try first."""
+    if len(password) < min_length:
+        raise InvalidRequest(f"The password must have at least {min_length} characters.")
     if len(password.encode()) > MAX_BYTES:
         raise InvalidRequest(
             f"The password must be at most {MAX_BYTES} bytes in UTF-8; it is never truncated."
+        )
+    if password.lower() in common_passwords():
+        raise InvalidRequest(
+            "This password is among the most common ones in breached password lists; "
+            "choose another."
         )
 
 

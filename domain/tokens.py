@@ -3,8 +3,9 @@
 Access tokens follow RFC 8725 and RFC 9068: HS256 only (the algorithm is pinned, never read
 from the token), header ``typ: at+jwt`` so that no other JWT we might ever issue passes as an
 access token, and ``iss``/``aud``/``exp``/``iat``/``sub``/``jti`` all required. ``ver`` is the
-user's session version at issue time; the security layer compares it with the database so that
-deactivation, a role change or a password change ends every older token at once.
+user's session version at issue time and ``sid`` the sign-in it belongs to; the security layer
+checks both against the database, so that signing out, deactivation, a role change or a
+password change ends older tokens at once.
 
 Refresh tokens are random strings, never JWTs: the server stores only their SHA-256.
 """
@@ -38,6 +39,7 @@ class AccessClaims:
     user_id: UUID
     role: Role
     session_version: int
+    session_id: UUID
 
 
 class TokenService:
@@ -47,7 +49,9 @@ class TokenService:
         self.audience = audience
         self.ttl_seconds = ttl_seconds
 
-    def issue_access(self, user_id: UUID, role: Role, session_version: int) -> str:
+    def issue_access(
+        self, user_id: UUID, role: Role, session_version: int, session_id: UUID
+    ) -> str:
         now = int(time.time())
         claims = {
             "iss": self.issuer,
@@ -59,6 +63,7 @@ class TokenService:
             "jti": uuid.uuid4().hex,
             "role": role.value,
             "ver": session_version,
+            "sid": str(session_id),
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM, headers={"typ": "at+jwt"})
 
@@ -83,6 +88,7 @@ class TokenService:
                 user_id=UUID(payload["sub"]),
                 role=Role(payload["role"]),
                 session_version=int(payload["ver"]),
+                session_id=UUID(payload["sid"]),
             )
         except (KeyError, ValueError, TypeError):
             raise InvalidToken("malformed claims") from None

@@ -10,7 +10,6 @@ from domain import user_rules
 from domain.auth import AuthService
 from domain.errors import Forbidden, NotFound
 from domain.model import Caller, Role, User
-from domain.passwords import check_policy
 from persistence.db import UnitOfWork
 
 NOT_FOUND = "No such user."
@@ -28,7 +27,10 @@ class Visible:
 
 
 async def get(uow: UnitOfWork, caller: Caller, user_id: UUID) -> Visible:
+    uow.audit.record("user.read", "user", user_id)
     user = await uow.users.get(user_id)
+    if user is not None and user.role is Role.PATIENT:
+        uow.audit.concerns(user.id)
     if user is None:
         raise NotFound(NOT_FOUND)
     if user_rules.sees_full_profile(caller, user_id):
@@ -54,23 +56,28 @@ async def search(
     limit: int,
     offset: int,
 ) -> tuple[list[Visible], int]:
+    uow.audit.record("user.search", "user")
     role = user_rules.may_list(caller, role)
     found, total = await uow.users.find(
         role=role, query=query, limit=limit, offset=offset, active_only=not caller.is_admin
     )
+    uow.audit.concerns(*(user.id for user in found if user.role is Role.PATIENT))
     return [Visible(user, full=caller.is_admin) for user in found], total
 
 
 async def update(
     uow: UnitOfWork, auth: AuthService, caller: Caller, user_id: UUID, changes: dict[str, Any]
 ) -> Visible:
+    uow.audit.record("user.update", "user", user_id)
     target = await uow.users.get(user_id)
+    if target is not None and target.role is Role.PATIENT:
+        uow.audit.concerns(target.id)
     if target is None or not (caller.is_admin or caller.id == user_id):
         raise NotFound(NOT_FOUND)
     user_rules.check_update(caller, target, changes)
     columns = {key: value for key, value in changes.items() if key != "current_password"}
     if "password" in changes:
-        check_policy(changes["password"])
+        auth.check_password(changes["password"])
         stored = await uow.users.password_hash(user_id)
         if not await auth.hasher.verify(changes["current_password"], stored):
             raise Forbidden("The current password is incorrect.")
@@ -88,7 +95,7 @@ async def bootstrap_admin(
     uow: UnitOfWork, auth: AuthService, *, email: str, password: str, full_name: str
 ) -> tuple[User, bool]:
     """Create the first admin, or promote an existing account; returns (user, created)."""
-    check_policy(password)
+    auth.check_password(password)
     found = await uow.users.get_with_password_hash(email.strip().lower())
     if found is not None:
         user, _ = found

@@ -9,7 +9,7 @@ from connexion.context import request
 
 from domain import appointments
 from domain.appointments import Booking, Search, etag, parse_time
-from handlers.context import JSON, caller, runtime
+from handlers.context import JSON, caller, runtime, unit_of_work
 
 Reply = tuple[dict[str, Any] | None, int, dict[str, str]]
 
@@ -30,7 +30,7 @@ async def list_appointments(token_info: dict[str, Any], limit: int, **query: Any
         cursor=query.get("cursor"),
         limit=limit,
     )
-    async with runtime().database.unit_of_work() as uow:
+    async with unit_of_work(token_info) as uow:
         page = await appointments.search(uow, caller(token_info), search)
     return page, 200, JSON
 
@@ -38,7 +38,7 @@ async def list_appointments(token_info: dict[str, Any], limit: int, **query: Any
 async def create_appointment(body: dict[str, Any], token_info: dict[str, Any]) -> Reply:
     """Book an appointment."""
     key = request.headers.get("Idempotency-Key")
-    async with runtime().database.unit_of_work() as uow:
+    async with unit_of_work(token_info) as uow:
         created = await appointments.book(
             uow,
             caller(token_info),
@@ -54,7 +54,7 @@ async def create_appointment(body: dict[str, Any], token_info: dict[str, Any]) -
 
 async def get_appointment(appointment_id: str, token_info: dict[str, Any]) -> Reply:
     """One appointment the caller may see."""
-    async with runtime().database.unit_of_work() as uow:
+    async with unit_of_work(token_info) as uow:
         body = await appointments.get(uow, caller(token_info), UUID(appointment_id))
     return body, 200, _headers(body)
 
@@ -63,7 +63,7 @@ async def update_appointment(
     appointment_id: str, body: dict[str, Any], token_info: dict[str, Any]
 ) -> Reply:
     """Reschedule, edit, or move through the lifecycle; needs If-Match."""
-    async with runtime().database.unit_of_work() as uow:
+    async with unit_of_work(token_info) as uow:
         updated = await appointments.update(
             uow,
             caller(token_info),
@@ -76,6 +76,6 @@ async def update_appointment(
 
 async def delete_appointment(appointment_id: str, token_info: dict[str, Any]) -> Reply:
     """Hide an appointment and free its slot."""
-    async with runtime().database.unit_of_work() as uow:
+    async with unit_of_work(token_info) as uow:
         await appointments.delete(uow, caller(token_info), UUID(appointment_id))
     return None, 204, {}

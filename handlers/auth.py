@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.context import JSON, runtime
+from handlers.context import JSON, caller, client_address, runtime, unit_of_work
 
 NO_STORE = {**JSON, "Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -12,7 +12,7 @@ NO_STORE = {**JSON, "Cache-Control": "no-store", "Pragma": "no-cache"}
 async def register_patient(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Sign up as a patient."""
     rt = runtime()
-    async with rt.database.unit_of_work() as uow:
+    async with unit_of_work() as uow:
         user = await rt.auth.register(
             uow, email=body["email"], password=body["password"], full_name=body["full_name"]
         )
@@ -23,14 +23,27 @@ async def log_in(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, s
     """Sign in with email and password (JSON, or the OAuth 2.0 password grant form)."""
     email = body["email"] if "email" in body else body["username"]
     rt = runtime()
-    async with rt.database.unit_of_work() as uow:
-        pair = await rt.auth.login(uow, email=email, password=body["password"])
+    async with unit_of_work() as uow:
+        pair = await rt.auth.login(
+            uow, email=email, password=body["password"], address=client_address()
+        )
     return pair.to_json(), 200, NO_STORE
 
 
 async def refresh_tokens(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Exchange a refresh token for a new pair."""
     rt = runtime()
-    async with rt.database.unit_of_work() as uow:
+    async with unit_of_work() as uow:
         pair = await rt.auth.refresh(uow, refresh_token=body["refresh_token"])
     return pair.to_json(), 200, NO_STORE
+
+
+async def log_out(
+    body: dict[str, Any], token_info: dict[str, Any]
+) -> tuple[None, int, dict[str, str]]:
+    """End this sign-in: its refresh token and its access tokens stop working."""
+    async with unit_of_work(token_info) as uow:
+        await runtime().auth.log_out(
+            uow, refresh_token=body["refresh_token"], user_id=caller(token_info).id
+        )
+    return None, 204, {}

@@ -1,15 +1,20 @@
-"""What a handler needs from the running app: the runtime and the caller."""
+"""What a handler needs from the running app: the runtime, the caller, a unit of work that
+knows who is asking and from where (for the audit trail)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from connexion.context import request as _request
 from connexion.context import scope as _scope
 
+from domain.audit import RequestContext
 from domain.model import Caller
+from persistence.db import UnitOfWork
 from service.runtime import Runtime, from_scope
 
 JSON = {"Content-Type": "application/json"}
+REQUEST_ID_KEY = "medai.request_id"
 
 
 def runtime() -> Runtime:
@@ -18,3 +23,24 @@ def runtime() -> Runtime:
 
 def caller(token_info: dict[str, Any]) -> Caller:
     return Caller.from_token_info(token_info)
+
+
+def client_address() -> str | None:
+    client = _scope.get("client")
+    return str(client[0]) if client else None
+
+
+def request_context(token_info: dict[str, Any] | None = None) -> RequestContext:
+    me = caller(token_info) if token_info else None
+    return RequestContext(
+        actor_id=me.id if me else None,
+        actor_role=me.role.value if me else None,
+        client_address=client_address(),
+        user_agent=_request.headers.get("user-agent"),
+        request_id=_scope.get(REQUEST_ID_KEY) or _request.headers.get("x-request-id"),
+    )
+
+
+def unit_of_work(token_info: dict[str, Any] | None = None) -> UnitOfWork:
+    """A unit of work for this request, its audit events attributed to the caller."""
+    return runtime().database.unit_of_work(request_context(token_info))

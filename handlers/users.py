@@ -7,7 +7,7 @@ from uuid import UUID
 
 from domain import users
 from domain.model import Role
-from handlers.context import JSON, caller, runtime
+from handlers.context import JSON, caller, runtime, unit_of_work
 
 Reply = tuple[dict[str, Any], int, dict[str, str]]
 
@@ -15,7 +15,7 @@ Reply = tuple[dict[str, Any], int, dict[str, str]]
 async def get_current_user(token_info: dict[str, Any]) -> Reply:
     """The signed-in user's own profile."""
     me = caller(token_info)
-    async with runtime().database.unit_of_work() as uow:
+    async with unit_of_work(token_info) as uow:
         visible = await users.get(uow, me, me.id)
     return visible.to_json(), 200, JSON
 
@@ -28,7 +28,7 @@ async def list_users(
     q: str | None = None,
 ) -> Reply:
     """Find doctors (everyone) or list all users (admins)."""
-    async with runtime().database.unit_of_work() as uow:
+    async with unit_of_work(token_info) as uow:
         found, total = await users.search(
             uow,
             caller(token_info),
@@ -43,7 +43,7 @@ async def list_users(
 
 async def get_user(user_id: str, token_info: dict[str, Any]) -> Reply:
     """A user's profile, full or public."""
-    async with runtime().database.unit_of_work() as uow:
+    async with unit_of_work(token_info) as uow:
         visible = await users.get(uow, caller(token_info), UUID(user_id))
     return visible.to_json(), 200, JSON
 
@@ -51,6 +51,6 @@ async def get_user(user_id: str, token_info: dict[str, Any]) -> Reply:
 async def update_user(user_id: str, body: dict[str, Any], token_info: dict[str, Any]) -> Reply:
     """Change a profile or an account."""
     rt = runtime()
-    async with rt.database.unit_of_work() as uow:
+    async with unit_of_work(token_info) as uow:
         visible = await users.update(uow, rt.auth, caller(token_info), UUID(user_id), body)
     return visible.to_json(), 200, JSON

@@ -15,14 +15,19 @@ from typing import TYPE_CHECKING, Any, Self
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.pq import ConnStatus
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from domain.audit import AuditTrail, RequestContext
+from domain.errors import DomainError
 from persistence.sql import Sql
 
 if TYPE_CHECKING:
     from persistence.appointments import AppointmentRepository
+    from persistence.audit import AuditRepository
     from persistence.idempotency import IdempotencyRepository
+    from persistence.login_throttle import LoginThrottleRepository
     from persistence.refresh_tokens import RefreshTokenRepository
     from persistence.users import UserRepository
 
@@ -31,6 +36,14 @@ log = logging.getLogger(__name__)
 
 class DatabaseUnavailable(Exception):
     """The database could not be reached in time; the request may be retried later."""
+
+
+def _raise_if_outage(exc: psycopg.Error, conn: AsyncConnection[Any]) -> None:
+    """OperationalError is psycopg's "the server or the link failed" (AdminShutdown, a closed
+    connection, a timeout); any other error on a connection that is no longer usable is the
+    same outage seen from another side. Both are a 503, never a 500."""
+    if isinstance(exc, psycopg.OperationalError) or conn.pgconn.status != ConnStatus.OK:
+        raise DatabaseUnavailable(str(exc)) from exc
 
 
 def libpq_url(url: str) -> str:
@@ -60,7 +73,10 @@ class Database:
             },
             connection_class=AsyncConnection[DictRow],
             check=AsyncConnectionPool.check_connection,
-            reconnect_timeout=0,  # keep trying forever: the database may come back
+            # 0: a failed background connect gives up at once instead of backing off for
+            # minutes; the next request that needs a connection tries again, so service
+            # resumes as soon as the database is back.
+            reconnect_timeout=0,
         )
 
     async def open(self) -> None:
@@ -70,8 +86,8 @@ class Database:
     async def close(self) -> None:
         await self.pool.close()
 
-    def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self)
+    def unit_of_work(self, context: RequestContext | None = None) -> UnitOfWork:
+        return UnitOfWork(self, context)
 
     async def schema_revision(self) -> str | None:
         """The Alembic revision the database is at (None before the first migration)."""
@@ -86,14 +102,17 @@ class UnitOfWork:
     """One pooled connection and one transaction; rolls back unless ``commit()`` was called.
 
     Repositories hang off it (``uow.users``…) and never commit themselves, so a use case either
-    writes everything it meant to or nothing.
+    writes everything it meant to or nothing. ``uow.audit`` collects the request's audit events:
+    they are written with the change they describe on commit, and otherwise (reads, refusals)
+    when the unit ends, with the outcome of the request.
     """
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, context: RequestContext | None = None) -> None:
         self._database = database
         self._conn_cm: Any = None
         self._conn: AsyncConnection[DictRow] | None = None
         self._committed = False
+        self.audit = AuditTrail(context)
 
     async def __aenter__(self) -> Self:
         try:
@@ -111,8 +130,16 @@ class UnitOfWork:
     ) -> None:
         conn = self._conn
         try:
-            if conn is not None and not conn.closed and not self._committed:
-                await conn.rollback()
+            if conn is not None and not conn.closed:
+                try:
+                    if exc is not None and not self._committed:
+                        await conn.rollback()
+                    await self._write_audit(exc)
+                    if not self._committed:
+                        await conn.rollback()
+                except psycopg.Error as error:
+                    _raise_if_outage(error, conn)
+                    raise
         finally:
             await self._conn_cm.__aexit__(exc_type, exc, tb)
             self._conn = None
@@ -124,8 +151,31 @@ class UnitOfWork:
         return self._conn
 
     async def commit(self) -> None:
-        await self.connection.commit()
+        await self.audit_log.append(self.audit.context, self.audit.take())
+        try:
+            await self.connection.commit()
+        except psycopg.Error as exc:
+            _raise_if_outage(exc, self.connection)
+            raise
         self._committed = True
+
+    async def _write_audit(self, exc: BaseException | None) -> None:
+        """Write what the unit did not commit: reads (in their own transaction, which then
+        commits) and refusals (after the rollback of what was refused)."""
+        if exc is None:
+            events = self.audit.take()
+        elif isinstance(exc, DomainError):
+            events = self.audit.take(exc.status, exc.detail)
+        else:
+            events = self.audit.take(503 if isinstance(exc, DatabaseUnavailable) else 500)
+        if not events:
+            return
+        try:
+            await self.audit_log.append(self.audit.context, events)
+            await self.connection.commit()
+            self._committed = True
+        except psycopg.Error:
+            log.exception("could not write %d audit event(s)", len(events))
 
     @cached_property
     def users(self) -> UserRepository:
@@ -138,6 +188,18 @@ class UnitOfWork:
         from persistence.refresh_tokens import RefreshTokenRepository
 
         return RefreshTokenRepository(self)
+
+    @cached_property
+    def login_throttle(self) -> LoginThrottleRepository:
+        from persistence.login_throttle import LoginThrottleRepository
+
+        return LoginThrottleRepository(self)
+
+    @cached_property
+    def audit_log(self) -> AuditRepository:
+        from persistence.audit import AuditRepository
+
+        return AuditRepository(self)
 
     @cached_property
     def appointments(self) -> AppointmentRepository:
@@ -153,7 +215,11 @@ class UnitOfWork:
 
     async def rollback(self) -> None:
         """Abandon what this unit did so far; it can go on with a fresh transaction."""
-        await self.connection.rollback()
+        try:
+            await self.connection.rollback()
+        except psycopg.Error as exc:
+            _raise_if_outage(exc, self.connection)
+            raise
 
     # Small execution helpers shared by every repository.
     async def fetch_one(self, sql: Sql, params: Mapping[str, Any] | None = None) -> DictRow | None:
@@ -174,7 +240,9 @@ class UnitOfWork:
         return None if row is None else next(iter(row.values()))
 
     async def _execute(self, text: str, params: dict[str, Any]) -> psycopg.AsyncCursor[DictRow]:
+        conn = self.connection
         try:
-            return await self.connection.execute(text, params)
-        except psycopg.OperationalError as exc:
-            raise DatabaseUnavailable(str(exc)) from exc
+            return await conn.execute(text, params)
+        except psycopg.Error as exc:
+            _raise_if_outage(exc, conn)
+            raise

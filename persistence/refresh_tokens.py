@@ -1,4 +1,7 @@
-"""Refresh tokens, stored as SHA-256 hashes, grouped in families (one per sign-in)."""
+"""Sign-ins (sessions) and their refresh tokens, stored as SHA-256 hashes.
+
+A session's refresh tokens form one family: ``refresh_tokens.family_id`` is the session id.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from uuid import UUID
 
 from sqlalchemy import bindparam, func, select
 
-from persistence.schema import refresh_tokens
+from persistence.schema import refresh_tokens, sessions
 from persistence.sql import Sql
 
 if TYPE_CHECKING:
@@ -69,8 +72,24 @@ _REVOKE_USER = Sql(
     .where(_t.c.user_id == bindparam("user_id"), _t.c.revoked_at.is_(None))
     .values(revoked_at=func.now())
 )
-_FAMILY_EXPIRY = Sql(
-    select((func.now() + func.make_interval(0, 0, 0, 0, 0, 0, bindparam("seconds"))).label("at"))
+_START_SESSION = Sql(
+    sessions.insert()
+    .values(
+        id=func.gen_random_uuid(),
+        user_id=bindparam("user_id"),
+        expires_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, bindparam("seconds")),
+    )
+    .returning(sessions.c.id, sessions.c.expires_at)
+)
+_END_SESSION = Sql(
+    sessions.update()
+    .where(sessions.c.id == bindparam("family_id"), sessions.c.revoked_at.is_(None))
+    .values(revoked_at=func.now())
+)
+_END_USER_SESSIONS = Sql(
+    sessions.update()
+    .where(sessions.c.user_id == bindparam("user_id"), sessions.c.revoked_at.is_(None))
+    .values(revoked_at=func.now())
 )
 
 
@@ -78,11 +97,13 @@ class RefreshTokenRepository:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
 
-    async def family_expiry(self, lifetime_seconds: int) -> datetime:
-        row = await self._uow.fetch_one(_FAMILY_EXPIRY, {"seconds": lifetime_seconds})
+    async def start_session(self, user_id: UUID, lifetime_seconds: int) -> tuple[UUID, datetime]:
+        """A new sign-in: its id (the refresh-token family) and its absolute expiry."""
+        row = await self._uow.fetch_one(
+            _START_SESSION, {"user_id": user_id, "seconds": lifetime_seconds}
+        )
         assert row is not None
-        at: datetime = row["at"]
-        return at
+        return row["id"], row["expires_at"]
 
     async def add(
         self,
@@ -112,7 +133,10 @@ class RefreshTokenRepository:
         await self._uow.execute(_MARK_SPENT, {"id": token_id})
 
     async def revoke_family(self, family_id: UUID) -> int:
+        """End one sign-in: its refresh tokens and the access tokens naming it."""
+        await self._uow.execute(_END_SESSION, {"family_id": family_id})
         return await self._uow.execute(_REVOKE_FAMILY, {"family_id": family_id})
 
     async def revoke_all_for_user(self, user_id: UUID) -> int:
+        await self._uow.execute(_END_USER_SESSIONS, {"user_id": user_id})
         return await self._uow.execute(_REVOKE_USER, {"user_id": user_id})

@@ -8,11 +8,13 @@ replies; hydrating ORM entities per row is the single largest cost of a list end
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -22,6 +24,7 @@ from sqlalchemy import (
     Uuid,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 # Deterministic constraint names so that migrations written by hand and autogenerate agree.
 metadata = MetaData(
@@ -144,3 +147,51 @@ idempotency_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
 )
 Index("ix_idempotency_keys_created_at", idempotency_keys.c.created_at)
+
+# One row per sign-in; its refresh tokens form a family (refresh_tokens.family_id). Access
+# tokens name their session (claim "sid"), so signing out ends them at once too.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+Index("ix_sessions_user_id", sessions.c.user_id)
+
+# Failed sign-ins per account and per client address in a fixed window, shared by every
+# instance. Keys: "account:<email>" (counted whether or not the account exists) and
+# "address:<ip>".
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("window_start", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("failures", Integer, nullable=False, server_default=text("0")),
+)
+
+# Append-only (a trigger refuses UPDATE and DELETE). Never holds passwords, tokens or
+# clinical free text: only who, from where, what, when, and the outcome.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("actor_id", Uuid, nullable=True),
+    Column("actor_role", Text, nullable=True),
+    Column("client_address", Text, nullable=True),
+    Column("user_agent", Text, nullable=True),
+    Column("request_id", Text, nullable=True),
+    Column("action", Text, nullable=False),
+    Column("resource_type", Text, nullable=True),
+    Column("resource_id", Text, nullable=True),
+    Column("patient_ids", ARRAY(Uuid), nullable=False, server_default=text("'{}'")),
+    Column("outcome", Integer, nullable=False),
+    Column("reason", Text, nullable=True),
+)
+Index("ix_audit_events_at", audit_events.c.at)
+Index("ix_audit_events_actor_id_at", audit_events.c.actor_id, audit_events.c.at)
+Index("ix_audit_events_resource", audit_events.c.resource_type, audit_events.c.resource_id)
+Index("ix_audit_events_patient_ids", audit_events.c.patient_ids, postgresql_using="gin")

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, select
 
 from domain.errors import Conflict
 from domain.model import Role, User
-from persistence.schema import users
+from persistence.schema import sessions, users
 from persistence.sql import Sql
 
 if TYPE_CHECKING:
@@ -37,9 +37,16 @@ _CREDENTIALS_BY_EMAIL = Sql(
 )
 _PASSWORD_HASH = Sql(select(users.c.password_hash).where(users.c.id == bindparam("id")))
 _SESSION_STATE = Sql(
-    select(users.c.role, users.c.active, users.c.session_version).where(
-        users.c.id == bindparam("id")
+    select(
+        users.c.role,
+        users.c.active,
+        users.c.session_version,
+        (sessions.c.revoked_at.is_(None) & (sessions.c.expires_at > func.now())).label(
+            "session_live"
+        ),
     )
+    .select_from(users.join(sessions, sessions.c.user_id == users.c.id))
+    .where(users.c.id == bindparam("id"), sessions.c.id == bindparam("session_id"))
 )
 _INSERT = Sql(
     users.insert()
@@ -85,9 +92,11 @@ class UserRepository:
         row = await self._uow.fetch_one(_PASSWORD_HASH, {"id": user_id})
         return None if row is None else str(row["password_hash"])
 
-    async def session_state(self, user_id: UUID) -> DictRow | None:
-        """Role, active flag and session version: what an access token is checked against."""
-        return await self._uow.fetch_one(_SESSION_STATE, {"id": user_id})
+    async def session_state(self, user_id: UUID, session_id: UUID) -> DictRow | None:
+        """Role, active flag, session version and whether the sign-in is still live: what an
+        access token is checked against on every request (one primary-key join)."""
+        params = {"id": user_id, "session_id": session_id}
+        return await self._uow.fetch_one(_SESSION_STATE, params)
 
     async def add(
         self,

@@ -12,10 +12,13 @@ from typing import Any
 from connexion import AsyncApp
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service import formats, problems
+from service import formats, metrics, problems
+from service.hardening import HardeningMiddleware
 from service.jsonifier import OrjsonJsonifier
+from service.observability import ObservabilityMiddleware, operation_routes
 from service.resolver import SnakeCaseResolver
 from service.runtime import SCOPE_KEY, Runtime
 from service.settings import Settings
@@ -52,7 +55,8 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         await runtime.start()
         try:
-            yield
+            async with metrics.pool_sampling(runtime.database.pool):
+                yield
         finally:
             await runtime.stop()
 
@@ -70,6 +74,37 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
         swagger_ui_options=SwaggerUIOptions(
             swagger_ui=settings.swagger_ui, swagger_ui_path="/docs", spec_path="/openapi.json"
         ),
+    )
+    # First added is outermost: request id, access log and metrics cover every reply,
+    # including size refusals and CORS preflights.
+    app.add_middleware(
+        ObservabilityMiddleware,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        routes=operation_routes(SPEC_DIR / SPEC_FILE),
+        serve_metrics=settings.metrics,
+    )
+    app.add_middleware(
+        HardeningMiddleware,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    # CORS outside routing and security, so a preflight never needs a token. Exact origins
+    # from configuration only: never reflected, never "*", no cookies (tokens are bearer).
+    app.add_middleware(
+        CORSMiddleware,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST", "PUT", "DELETE"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "If-Match",
+            "Idempotency-Key",
+            "X-Request-ID",
+        ],
+        expose_headers=["ETag", "Location", "Retry-After", "Idempotent-Replayed", "X-Request-ID"],
+        allow_credentials=False,
+        max_age=600,
     )
     app.add_middleware(
         RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime

@@ -11,13 +11,17 @@ import asyncio
 import getpass
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from service import migrate
 from service.settings import ConfigError, Settings
 
 log = logging.getLogger("medai")
+# Not imported from service.metrics: importing it would load prometheus_client too early.
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _database_url(settings: Settings) -> str:
@@ -30,8 +34,32 @@ def _database_url(settings: Settings) -> str:
 
 
 def serve(settings: Settings) -> None:
+    from service import logs
+
+    logs.configure(settings.log_level)
+    metrics_dir = _metrics_dir(settings.workers)
+    try:
+        _serve(settings)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_dir(workers: int) -> str | None:
+    """With several workers, a fresh folder for their metric files, set before anything imports
+    prometheus_client (it reads the variable once, at import); one process counts in memory."""
+    if workers == 1:
+        os.environ.pop(METRICS_DIR_VARIABLE, None)
+        return None
+    path = tempfile.mkdtemp(prefix="medai-metrics-")
+    os.environ[METRICS_DIR_VARIABLE] = path
+    return path
+
+
+def _serve(settings: Settings) -> None:
     import uvicorn
 
+    from service import logs
     from service.app import EMBEDDED_URL_VARIABLE
 
     settings = settings.with_secret()
@@ -54,8 +82,11 @@ def serve(settings: Settings) -> None:
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level,
+        log_config=logs.config(settings.log_level),
+        # The middleware writes one JSON line per request; uvicorn's own would double it.
+        access_log=False,
         server_header=False,
-        timeout_graceful_shutdown=20,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from connexion import AsyncApp
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.problem import problem
@@ -18,6 +19,10 @@ from domain.errors import DomainError, ServiceUnavailable, TooManyRequests
 from persistence.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
+
+
+class BodyTooLarge(Exception):
+    """A request body grew past the configured limit while being read (413)."""
 
 
 def _domain_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
@@ -52,6 +57,10 @@ def _undecodable_body(_request: ConnexionRequest, exc: Exception) -> ConnexionRe
     )
 
 
+def _body_too_large(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    return problem(status=413, title="Content Too Large", detail=str(exc))
+
+
 def _unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     log.error("unhandled error", exc_info=exc)
     return problem(
@@ -65,8 +74,14 @@ def register(app: AsyncApp) -> None:
     app.add_error_handler(DomainError, _domain_error)
     app.add_error_handler(DatabaseUnavailable, _database_unavailable)
     app.add_error_handler(UnicodeDecodeError, _undecodable_body)
+    app.add_error_handler(BodyTooLarge, _body_too_large)
     app.add_error_handler(Exception, _unexpected)
 
 
 def problem_body(status: int, title: str, detail: str, **ext: Any) -> dict[str, Any]:
     return {"type": "about:blank", "title": title, "status": status, "detail": detail, **ext}
+
+
+def problem_bytes(status: int, title: str, detail: str, **ext: Any) -> bytes:
+    """A problem body for code that answers outside Connexion (plain ASGI middleware)."""
+    return orjson.dumps(problem_body(status, title, detail, **ext))

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from domain.auth import AuthService
+from domain.auth import AuthService, LoginThrottle
 from domain.passwords import PasswordHasher
 from domain.tokens import TokenService
 from persistence.db import Database
@@ -40,6 +40,12 @@ class Runtime:
             tokens=tokens,
             refresh_ttl=settings.refresh_token_ttl,
             refresh_idle_ttl=settings.refresh_idle_ttl,
+            throttle=LoginThrottle(
+                per_account=settings.login_max_failures_per_account,
+                per_address=settings.login_max_failures_per_address,
+                window_seconds=settings.login_throttle_window,
+            ),
+            min_password_length=settings.password_min_length,
         )
         database = Database(
             database_url,

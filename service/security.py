@@ -39,7 +39,7 @@ async def token_info(token: str, request: Any) -> dict[str, Any] | None:
         return None
     try:
         async with runtime.database.unit_of_work() as uow:
-            state = await uow.users.session_state(claims.user_id)
+            state = await uow.users.session_state(claims.user_id, claims.session_id)
     except DatabaseUnavailable:
         raise ProblemException(
             status=503,
@@ -48,7 +48,12 @@ async def token_info(token: str, request: Any) -> dict[str, Any] | None:
             headers={"Retry-After": "2"},
         ) from None
     info: dict[str, Any] | None = None
-    if state is not None and state["active"] and state["session_version"] == claims.session_version:
+    if (
+        state is not None
+        and state["active"]
+        and state["session_live"]
+        and state["session_version"] == claims.session_version
+    ):
         role = state["role"]
         info = {"sub": str(claims.user_id), "role": role, "scope": [role]}
     scope[_CACHE_KEY] = (token, info)

@@ -53,6 +53,13 @@ class Settings:
     initial_admin_password: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
     log_level: str = "info"
+    password_min_length: int = 8
+    login_max_failures_per_account: int = 10
+    login_max_failures_per_address: int = 30
+    login_throttle_window: int = 900
+    max_body_bytes: int = 64 * 1024
+    metrics: bool = True
+    shutdown_timeout: int = 20
 
     @property
     def production(self) -> bool:
@@ -96,6 +103,17 @@ class Settings:
             log_level=reader.choice(
                 "MEDAI_LOG_LEVEL", ("debug", "info", "warning", "error"), "info"
             ),
+            password_min_length=reader.integer("MEDAI_PASSWORD_MIN_LENGTH", 8, 8, 64),
+            login_max_failures_per_account=reader.integer(
+                "MEDAI_LOGIN_MAX_FAILURES_PER_ACCOUNT", 10, 1, 1000
+            ),
+            login_max_failures_per_address=reader.integer(
+                "MEDAI_LOGIN_MAX_FAILURES_PER_ADDRESS", 30, 1, 100000
+            ),
+            login_throttle_window=reader.integer("MEDAI_LOGIN_THROTTLE_WINDOW", 900, 1, 86400),
+            max_body_bytes=reader.integer("MEDAI_MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024**2),
+            metrics=reader.flag("MEDAI_METRICS", True),
+            shutdown_timeout=reader.integer("MEDAI_SHUTDOWN_TIMEOUT", 20, 0, 600),
         )
         settings.check()
         return settings

@@ -79,6 +79,27 @@ async def app(database_url: str) -> AsyncIterator[Any]:
 
 
 @pytest.fixture
+async def client_for(
+    database_url: str,
+) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
+    """Clients of extra apps built with other settings (limits, CORS…), on the same database."""
+    started: list[tuple[Any, httpx.AsyncClient]] = []
+
+    async def build(**overrides: Any) -> httpx.AsyncClient:
+        application = create_app(test_settings(**overrides), database_url)
+        await application.runtime.start()
+        transport = httpx.ASGITransport(app=application)
+        extra = httpx.AsyncClient(transport=transport, base_url="http://medai.test")
+        started.append((application, extra))
+        return extra
+
+    yield build
+    for application, extra in started:
+        await extra.aclose()
+        await application.runtime.stop()
+
+
+@pytest.fixture
 async def client(app: Any, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     truncate_all(database_url)
     transport = httpx.ASGITransport(app=app)

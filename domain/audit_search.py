@@ -1,0 +1,85 @@
+"""Admins read the audit trail: who did what to whose records, and when."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from domain.errors import InvalidRequest
+from domain.model import utc_iso
+from persistence.audit import AuditQuery
+from persistence.db import UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilters:
+    actor_id: UUID | None = None
+    patient_id: UUID | None = None
+    action: str | None = None
+    resource_type: str | None = None
+    resource_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    cursor: str | None = None
+    limit: int = 50
+
+
+def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "at": utc_iso(row["at"]),
+        "actor_id": str(row["actor_id"]) if row["actor_id"] else None,
+        "actor_role": row["actor_role"],
+        "client_address": row["client_address"],
+        "user_agent": row["user_agent"],
+        "request_id": row["request_id"],
+        "action": row["action"],
+        "resource_type": row["resource_type"],
+        "resource_id": row["resource_id"],
+        "patient_ids": [str(p) for p in row["patient_ids"]],
+        "outcome": row["outcome"],
+        "reason": row["reason"],
+    }
+
+
+async def search(uow: UnitOfWork, filters: AuditFilters) -> dict[str, Any]:
+    """Newest first. Reading the trail is itself audited."""
+    uow.audit.record("audit.search", "audit_event")
+    query = AuditQuery(
+        actor_id=filters.actor_id,
+        patient_id=filters.patient_id,
+        action=filters.action,
+        resource_type=filters.resource_type,
+        resource_id=filters.resource_id,
+        since=filters.since,
+        until=filters.until,
+        before=_decode(filters.cursor) if filters.cursor else None,
+        limit=filters.limit + 1,
+    )
+    rows = await uow.audit_log.find(query)
+    page = rows[: filters.limit]
+    more = len(rows) > filters.limit
+    return {
+        "items": [to_json(row) for row in page],
+        "next_cursor": _encode(page[-1]) if more and page else None,
+        "limit": filters.limit,
+    }
+
+
+def _encode(row: Mapping[str, Any]) -> str:
+    raw = orjson.dumps([row["at"].isoformat(), row["id"]])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[datetime, int]:
+    try:
+        at, ident = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(at), int(ident)
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise InvalidRequest("The cursor is not one this API issued.") from None

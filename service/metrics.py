@@ -1,0 +1,139 @@
+"""Prometheus metrics: what is measured, and how ``/metrics`` adds up several workers.
+
+With one process the values live in memory. With several uvicorn workers each process counts
+for itself, so ``medai serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh folder before the
+workers start; every process then keeps its values in memory-mapped files there and a scrape,
+whichever worker answers it, sums them. prometheus_client reads that variable when it is first
+imported, so this module is only imported by the app factory, after ``medai serve`` decided.
+
+The ML client's wiring updates ``ML_*`` (it imports them from here; the client itself stays
+free of Prometheus).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as _multiprocess
+
+MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+
+# Most answers take a few milliseconds; the upper buckets catch the database and ML timeouts.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+HTTP_REQUESTS = Counter(
+    "medai_http_requests",
+    "HTTP requests answered, by operationId ('none' outside the spec), method and status.",
+    ("operation", "method", "status"),
+)
+HTTP_DURATION = Histogram(
+    "medai_http_request_duration_seconds",
+    "Time from the request's arrival to the end of its response.",
+    ("operation", "method", "status"),
+    buckets=_LATENCY_BUCKETS,
+)
+
+# Gauges are summed over live workers: each worker has its own pool.
+DB_POOL_SIZE = Gauge(
+    "medai_db_pool_connections", "Open database connections.", multiprocess_mode="livesum"
+)
+DB_POOL_IN_USE = Gauge(
+    "medai_db_pool_connections_in_use",
+    "Database connections lent to requests.",
+    multiprocess_mode="livesum",
+)
+DB_POOL_MAX = Gauge(
+    "medai_db_pool_connections_max",
+    "Most connections the pools may open.",
+    multiprocess_mode="livesum",
+)
+DB_POOL_WAITING = Gauge(
+    "medai_db_pool_requests_waiting",
+    "Requests waiting for a database connection.",
+    multiprocess_mode="livesum",
+)
+DB_POOL_TIMEOUTS = Counter(
+    "medai_db_pool_timeouts", "Requests that got no database connection in time (503)."
+)
+DB_CONNECT_ERRORS = Counter("medai_db_connect_errors", "Failed attempts to open a connection.")
+DB_CONNECTIONS_LOST = Counter(
+    "medai_db_connections_lost", "Pooled connections found broken when lent out."
+)
+
+# Hooks for the ML client's wiring.
+ML_REQUEST_DURATION = Histogram(
+    "medai_ml_request_duration_seconds",
+    "Calls to the ML service by model and outcome (ok, error, timeout, rejected).",
+    ("model", "outcome"),
+    buckets=_LATENCY_BUCKETS,
+)
+ML_BREAKER_STATE = Gauge(
+    "medai_ml_breaker_state",
+    "Circuit breaker in front of the ML service: 0 closed, 1 half-open, 2 open "
+    "(the highest over workers).",
+    multiprocess_mode="livemax",
+)
+ML_BREAKER_OPENED = Counter("medai_ml_breaker_opened", "Times the ML circuit breaker opened.")
+
+
+def multiprocess() -> bool:
+    return bool(os.environ.get(MULTIPROC_VARIABLE))
+
+
+def render() -> bytes:
+    """The text exposition for a scrape: this process's values, or every worker's summed."""
+    if multiprocess():
+        registry = CollectorRegistry()
+        _multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+def sample_pool(pool: Any) -> None:
+    """Copy a psycopg pool's statistics into the gauges (and its error counts, which
+    ``pop_stats`` resets, into the counters)."""
+    stats = pool.pop_stats()
+    size = stats.get("pool_size", 0)
+    DB_POOL_SIZE.set(size)
+    DB_POOL_IN_USE.set(size - stats.get("pool_available", 0))
+    DB_POOL_MAX.set(stats.get("pool_max", 0))
+    DB_POOL_WAITING.set(stats.get("requests_waiting", 0))
+    DB_POOL_TIMEOUTS.inc(stats.get("requests_errors", 0))
+    DB_CONNECT_ERRORS.inc(stats.get("connections_errors", 0))
+    DB_CONNECTIONS_LOST.inc(stats.get("connections_lost", 0))
+
+
+@contextlib.asynccontextmanager
+async def pool_sampling(pool: Any, every: float = 5.0) -> AsyncIterator[None]:
+    """Sample ``pool`` every few seconds for the app's life. A timer rather than a per-request
+    update: no cost on the hot path, and an idle worker still reports a true picture."""
+
+    async def loop() -> None:
+        while True:
+            sample_pool(pool)
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(loop(), name="medai-pool-metrics")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if multiprocess():
+            # A stopped worker's gauges must not count among the live ones.
+            _multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]

@@ -1,0 +1,165 @@
+"""Request id, access log line and metrics for every request, and ``/metrics`` itself.
+
+One pure ASGI middleware, placed before Connexion's exception middleware so that error replies
+pass through it too. It runs on every request, so it stays lean: no per-request objects beyond
+a send wrapper and the log record, label children cached per (operation, method, status).
+
+``/metrics`` is answered here, outside the spec: Prometheus' ``text/plain; version=…`` content
+type cannot be described in the contract without tripping the response checks.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service import metrics
+from service.logs import ACCESS_LOGGER
+from service.resolver import snake_case
+
+REQUEST_ID_KEY = "medai.request_id"
+"""Where the request id waits in the ASGI scope (for the ML client's outgoing header)."""
+
+REQUEST_ID_HEADER = b"x-request-id"
+METRICS_PATH = "/metrics"
+NO_OPERATION = "none"
+_UNROUTED: tuple[str | None, str | None] = (None, None)
+
+_VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+# Anything else in the method label would let a client create series at will.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_HTTP_METHODS = frozenset(method.lower() for method in _METHODS)
+
+log = logging.getLogger(ACCESS_LOGGER)
+
+
+def operation_routes(spec_file: Path) -> dict[str, tuple[str, str]]:
+    """Connexion's routing names the handler (``handlers.users.get_user``, by the same rule as
+    ``SnakeCaseResolver``); logs and metrics want the operationId and the path template."""
+    spec = yaml.safe_load(spec_file.read_text())
+    routes: dict[str, tuple[str, str]] = {}
+    for path, item in spec.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in _HTTP_METHODS or "operationId" not in operation:
+                continue
+            operation_id = operation["operationId"]
+            controller = operation.get("x-openapi-router-controller")
+            routes[f"{controller}.{snake_case(operation_id)}"] = (operation_id, path)
+    return routes
+
+
+def request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    """The caller's ``X-Request-ID`` when it is a safe token, else a fresh one: the value ends
+    up in logs and in headers to other services, so nothing else is trusted."""
+    for name, value in headers:
+        if name == REQUEST_ID_HEADER:
+            if _VALID_REQUEST_ID.fullmatch(value):
+                return value.decode("ascii")
+            break
+    return uuid.uuid4().hex
+
+
+class ObservabilityMiddleware:
+    def __init__(
+        self, app: ASGIApp, routes: Mapping[str, tuple[str, str]], serve_metrics: bool = True
+    ) -> None:
+        self.app = app
+        self.routes: dict[str, tuple[str | None, str | None]] = dict(routes)
+        self.serve_metrics = serve_metrics
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = perf_counter()
+        rid = request_id(scope["headers"])
+        scope[REQUEST_ID_KEY] = rid
+        id_header = (REQUEST_ID_HEADER, rid.encode("ascii"))
+        # Connexion's routing and security write into this dict (their scope is a shallow copy
+        # of ours), which is how the operation and the caller are known afterwards.
+        extensions = scope.setdefault("extensions", {})
+        scraped = self.serve_metrics and scope["path"] == METRICS_PATH
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
+        try:
+            if scraped:
+                await _send_metrics(scope, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
+        finally:
+            self._record(
+                scope["method"], extensions, scraped, status, perf_counter() - started, rid
+            )
+
+    def _record(
+        self,
+        method: str,
+        extensions: dict[str, Any],
+        scraped: bool,
+        status: int,
+        seconds: float,
+        rid: str,
+    ) -> None:
+        routing = extensions.get("connexion_routing")
+        handler = routing.get("operation_id") if routing else None
+        # Unmatched paths are not logged: they are client-chosen and may carry personal data.
+        operation, route = self.routes.get(handler, _UNROUTED) if handler else _UNROUTED
+        # Scrapes are logged but not counted: they would dominate an idle service's figures.
+        if scraped:
+            route = METRICS_PATH
+        else:
+            key = (operation or NO_OPERATION, method if method in _METHODS else "other", status)
+            children = self._children.get(key)
+            if children is None:
+                labels = (key[0], key[1], str(status))
+                children = (
+                    metrics.HTTP_REQUESTS.labels(*labels),
+                    metrics.HTTP_DURATION.labels(*labels),
+                )
+                self._children[key] = children
+            children[0].inc()
+            children[1].observe(seconds)
+        if log.isEnabledFor(logging.INFO):
+            context = extensions.get("connexion_context")
+            log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "method": method,
+                        "route": route,
+                        "operation": operation,
+                        "status": status,
+                        "duration_ms": round(seconds * 1000, 3),
+                        "request_id": rid,
+                        "user_id": context.get("user") if context else None,
+                    }
+                },
+            )
+
+
+async def _send_metrics(scope: Scope, send: Send) -> None:
+    if scope["method"] not in ("GET", "HEAD"):
+        body, status, content_type = b"", 405, b"text/plain; charset=utf-8"
+        headers = [(b"allow", b"GET, HEAD")]
+    else:
+        body, status, content_type = metrics.render(), 200, metrics.CONTENT_TYPE.encode()
+        headers = []
+    headers += [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
