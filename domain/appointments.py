@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from uuid import UUID
 import orjson
 
 from domain import appointment_rules as rules
+from domain import paging
 from domain.appointment_rules import Parties, Status
 from domain.errors import (
     Conflict,
@@ -221,31 +221,26 @@ async def search(uow: UnitOfWork, caller: Caller, search: Search) -> dict[str, A
         limit=search.limit + 1,  # one more tells whether there is a next page
     )
     rows = await uow.appointments.find(query)
-    page = rows[: search.limit]
-    more = len(rows) > search.limit
-    uow.audit.concerns(*(row["patient_id"] for row in page))
+    items, next_cursor = paging.page(
+        rows,
+        search.limit,
+        lambda row: paging.encode_cursor(row["start_at"], row["id"], search.descending),
+    )
+    uow.audit.concerns(*(row["patient_id"] for row in items))
     return {
-        "items": [to_json(row) for row in page],
-        "next_cursor": encode_cursor(page[-1], search.descending) if more and page else None,
+        "items": [to_json(row) for row in items],
+        "next_cursor": next_cursor,
         "limit": search.limit,
     }
 
 
-def encode_cursor(row: Mapping[str, Any], descending: bool) -> str:
-    raw = orjson.dumps([row["start_at"].isoformat(), str(row["id"]), descending])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 def decode_cursor(cursor: str, descending: bool) -> tuple[datetime, UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        start, ident, was_descending = orjson.loads(base64.urlsafe_b64decode(padded))
-        position = (datetime.fromisoformat(start), UUID(ident))
-    except (ValueError, TypeError, orjson.JSONDecodeError):
-        raise InvalidRequest("The cursor is not one this API issued.") from None
+    start, ident, was_descending = paging.decode_cursor(
+        cursor, lambda v: (datetime.fromisoformat(v[0]), UUID(v[1]), bool(v[2]))
+    )
     if was_descending != descending:
         raise InvalidRequest("The cursor belongs to the other sort order.")
-    return position
+    return start, ident
 
 
 UPDATABLE = ("start_at", "end_at", "status", "reason", "notes", "cancellation_reason")

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import orjson
-
-from domain.errors import InvalidRequest
+from domain import paging
 from domain.model import utc_iso
 from persistence.audit import AuditQuery
 from persistence.db import UnitOfWork
@@ -63,23 +60,15 @@ async def search(uow: UnitOfWork, filters: AuditFilters) -> dict[str, Any]:
         limit=filters.limit + 1,
     )
     rows = await uow.audit_log.find(query)
-    page = rows[: filters.limit]
-    more = len(rows) > filters.limit
+    items, next_cursor = paging.page(
+        rows, filters.limit, lambda row: paging.encode_cursor(row["at"], row["id"])
+    )
     return {
-        "items": [to_json(row) for row in page],
-        "next_cursor": _encode(page[-1]) if more and page else None,
+        "items": [to_json(row) for row in items],
+        "next_cursor": next_cursor,
         "limit": filters.limit,
     }
 
 
-def _encode(row: Mapping[str, Any]) -> str:
-    raw = orjson.dumps([row["at"].isoformat(), row["id"]])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 def _decode(cursor: str) -> tuple[datetime, int]:
-    try:
-        at, ident = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(at), int(ident)
-    except (ValueError, TypeError, orjson.JSONDecodeError):
-        raise InvalidRequest("The cursor is not one this API issued.") from None
+    return paging.decode_cursor(cursor, lambda v: (datetime.fromisoformat(v[0]), int(v[1])))
