@@ -12,9 +12,11 @@ import getpass
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
+from types import FrameType
 
 from service import migrate
 from service.settings import ConfigError, Settings
@@ -37,12 +39,21 @@ def serve(settings: Settings) -> None:
     from service import logs
 
     logs.configure(settings.log_level)
+    # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal. Ending with a normal exit
+    # instead lets the clean-up run: the metrics folder below, the embedded database's stop.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _exit_cleanly)
     metrics_dir = _metrics_dir(settings.workers)
     try:
         _serve(settings)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _exit_cleanly(signum: int, _frame: FrameType | None) -> None:
+    log.info("stopping on %s", signal.Signals(signum).name)
+    sys.exit(0)
 
 
 def _metrics_dir(workers: int) -> str | None:
