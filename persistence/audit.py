@@ -58,6 +58,11 @@ MAX_REASON = 300
 MAX_USER_AGENT = 300
 
 
+def _storable(text: str | None) -> str | None:
+    """A refusal is recorded even when what was refused holds U+0000, which text cannot store."""
+    return None if text is None else text.replace("\x00", "\ufffd")
+
+
 @dataclass(frozen=True, slots=True)
 class AuditQuery:
     actor_id: UUID | None = None
@@ -137,10 +142,10 @@ def _row(context: RequestContext, event: AuditEvent) -> dict[str, Any]:
         "request_id": context.request_id,
         "action": event.action,
         "resource_type": event.resource_type,
-        "resource_id": event.resource_id,
+        "resource_id": _storable(event.resource_id),
         "patient_ids": sorted(event.patient_ids),
         "outcome": event.outcome,
-        "reason": (event.reason or "")[:MAX_REASON] or None,
+        "reason": _storable((event.reason or "")[:MAX_REASON] or None),
     }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from connexion import AsyncApp
+from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.problem import problem
 
@@ -61,6 +62,27 @@ def _body_too_large(_request: ConnexionRequest, exc: Exception) -> ConnexionResp
     return problem(status=413, title="Content Too Large", detail=str(exc))
 
 
+# Connexion's validation messages quote the offending value, which may be megabytes long; the
+# contract caps `detail` (Problem.detail maxLength) and a reply should not echo a payload back.
+MAX_DETAIL = 500
+
+
+def _connexion_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    assert isinstance(exc, ProblemException)
+    detail = exc.detail
+    if isinstance(detail, str) and len(detail) > MAX_DETAIL:
+        detail = detail[: MAX_DETAIL - 1] + "\u2026"
+    return problem(
+        status=exc.status,
+        title=exc.title,
+        detail=detail,
+        type=exc.type,
+        instance=exc.instance,
+        headers=exc.headers,
+        ext=exc.ext,
+    )
+
+
 def _unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     log.error("unhandled error", exc_info=exc)
     return problem(
@@ -72,6 +94,7 @@ def _unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse
 
 def register(app: AsyncApp) -> None:
     app.add_error_handler(DomainError, _domain_error)
+    app.add_error_handler(ProblemException, _connexion_problem)
     app.add_error_handler(DatabaseUnavailable, _database_unavailable)
     app.add_error_handler(UnicodeDecodeError, _undecodable_body)
     app.add_error_handler(BodyTooLarge, _body_too_large)

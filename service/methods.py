@@ -1,0 +1,85 @@
+"""Which methods a path takes, answered from the whole spec rather than from one route.
+
+Connexion routes every (path, method) pair as a Starlette route of its own, which breaks two
+promises of the contract: a 405 lists only the methods of the first route whose path matched
+(``Allow: HEAD, GET`` on a path that also takes PUT), and ``PUT /users/me`` is served by
+``PUT /users/{user_id}`` as if ``me`` were an id, although OpenAPI matches a concrete path
+before a templated one (``/users/me`` has no PUT, so the answer is 405). This middleware knows
+every path of the spec with all of its methods and answers those 405s itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml  # type: ignore[import-untyped]
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.problems import problem_bytes
+
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+_PARAMETER = re.compile(r"\{[^}/]+\}")
+
+
+@dataclass(frozen=True, slots=True)
+class PathMethods:
+    template: str
+    pattern: re.Pattern[str]
+    methods: frozenset[str]
+
+    def takes(self, method: str) -> bool:
+        return method in self.methods or (method == "HEAD" and "GET" in self.methods)
+
+    @property
+    def allow(self) -> str:
+        # Starlette answers HEAD wherever there is a GET.
+        allowed = self.methods | ({"HEAD"} if "GET" in self.methods else set())
+        return ", ".join(sorted(allowed))
+
+
+def spec_paths(spec_file: Path) -> list[PathMethods]:
+    """The spec's paths, concrete ones first (OpenAPI's matching order)."""
+    spec = yaml.safe_load(spec_file.read_text())
+    paths = []
+    for template, item in spec.get("paths", {}).items():
+        methods = frozenset(name.upper() for name in item if name in _HTTP_METHODS)
+        pieces = _PARAMETER.split(template)
+        regex = "[^/]+".join(re.escape(piece) for piece in pieces)
+        paths.append(PathMethods(template, re.compile(regex), methods))
+    return sorted(paths, key=lambda path: "{" in path.template)
+
+
+class MethodGuard:
+    def __init__(self, app: ASGIApp, paths: list[PathMethods]) -> None:
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = next((p for p in self.paths if p.pattern.fullmatch(scope["path"])), None)
+            if path is not None and not path.takes(scope["method"]):
+                await self._refuse(path, scope["method"], send)
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(path: PathMethods, method: str, send: Send) -> None:
+        body = problem_bytes(
+            405,
+            "Method Not Allowed",
+            f"{path.template} does not take {method}; it takes {path.allow}.",
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 405,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"allow", path.allow.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

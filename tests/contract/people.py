@@ -1,0 +1,145 @@
+"""The accounts the contract tests sign in as, created the way real ones are.
+
+The admin comes from configuration (``MEDAI_ADMIN_EMAIL``/``MEDAI_ADMIN_PASSWORD``, applied by
+``medai serve`` at start); the others sign up through the API and the admin appoints the doctor.
+Schemathesis signs each of them in itself (a Web Fuzzing Commons auth document), so a token
+that a fuzzed request revokes (a role or password change) is replaced by a fresh sign-in.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+PATIENT_A, PATIENT_B, DOCTOR, ADMIN = "patient-a", "patient-b", "doctor", "admin"
+# Two patients must never see each other's objects: Schemathesis replays one's reads as the other.
+PEERS = (PATIENT_A, PATIENT_B)
+
+
+@dataclass
+class Person:
+    name: str
+    email: str
+    password: str
+    id: str = ""
+
+    def bearer(self, client: httpx.Client) -> dict[str, str]:
+        reply = client.post("/auth/login", json={"email": self.email, "password": self.password})
+        reply.raise_for_status()
+        return {"Authorization": f"Bearer {reply.json()['access_token']}"}
+
+
+def _person(name: str) -> Person:
+    return Person(name, f"{name}-{secrets.token_hex(4)}@example.org", secrets.token_urlsafe(18))
+
+
+def admin_account() -> Person:
+    return _person(ADMIN)
+
+
+def enrol(base_url: str, admin: Person) -> list[Person]:
+    """Sign up two patients and a doctor; return everyone, least privileged first."""
+    patient_a, patient_b, doctor = _person(PATIENT_A), _person(PATIENT_B), _person(DOCTOR)
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        for person in (patient_a, patient_b, doctor):
+            person.id = _register(client, person)
+        as_admin = admin.bearer(client)
+        me = client.get("/users/me", headers=as_admin)
+        me.raise_for_status()
+        admin.id = str(me.json()["id"])
+        appointed = client.put(
+            f"/users/{doctor.id}",
+            json={"role": "doctor", "specialty": "Cardiology"},
+            headers=as_admin,
+        )
+        appointed.raise_for_status()
+    return [patient_a, patient_b, doctor, admin]
+
+
+def _register(client: httpx.Client, person: Person) -> str:
+    reply = client.post(
+        "/auth/register",
+        json={"email": person.email, "password": person.password, "full_name": person.name},
+    )
+    reply.raise_for_status()
+    return str(reply.json()["id"])
+
+
+def book(
+    base_url: str, patient: Person, doctor: Person, count: int, first_day: int = 0
+) -> list[str]:
+    """``count`` half-hour appointments of ``patient`` with ``doctor``, one a day, starting a
+    month and ``first_day`` days ahead."""
+    first = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+    first += timedelta(days=30 + first_day)
+    ids = []
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        headers = patient.bearer(client)
+        for day in range(count):
+            start = first + timedelta(days=day)
+            reply = client.post(
+                "/appointments",
+                json={
+                    "doctor_id": doctor.id,
+                    "start_at": start.isoformat(),
+                    "end_at": (start + timedelta(minutes=30)).isoformat(),
+                    "reason": "Seeded by the contract gate",
+                },
+                headers=headers,
+            )
+            reply.raise_for_status()
+            ids.append(str(reply.json()["id"]))
+    return ids
+
+
+def write_auth_document(people: list[Person], path: Path) -> Path:
+    """A Web Fuzzing Commons auth document: how Schemathesis signs in as each person."""
+    document: dict[str, Any] = {
+        "schemaVersion": "0.2.0",
+        "authTemplate": {
+            "loginEndpointAuth": {
+                "endpoint": "/auth/login",
+                "verb": "POST",
+                "contentType": "application/json",
+                "token": {
+                    "extractFrom": "body",
+                    "extractSelector": "/access_token",
+                    "sendIn": "header",
+                    "sendName": "Authorization",
+                    "sendTemplate": "Bearer {token}",
+                },
+            }
+        },
+        "auth": [
+            {
+                "name": person.name,
+                "loginEndpointAuth": {
+                    "payloadUserPwd": {
+                        "username": person.email,
+                        "password": person.password,
+                        "usernameField": "email",
+                        "passwordField": "password",
+                    }
+                },
+            }
+            for person in people
+        ],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2))
+    path.chmod(0o600)
+    return path
+
+
+def write_dictionary(values: list[str], path: Path) -> Path:
+    """A libFuzzer-style dictionary: values Schemathesis mixes into what it generates, so that
+    some requests name objects that exist."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f'"{value}"\n' for value in values))
+    return path
