@@ -1,0 +1,214 @@
+/**
+ * Smoke test of the generated client against a live server, through the client only:
+ *
+ *     MEDAI_BASE_URL=http://127.0.0.1:8000 MEDAI_DOCTOR_EMAIL=… MEDAI_DOCTOR_PASSWORD=… npm run smoke
+ *
+ * The doctor must exist already (sign-up only makes patients). Each step asserts the typed
+ * result; a failure exits non-zero with the step's name. `npm run typecheck` covers this file,
+ * so a response field removed from the spec breaks the build before it breaks a run.
+ */
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+
+import {
+  type Appointment,
+  type MedAIClient,
+  type Problem,
+  type TokenPair,
+  type User,
+  createMedAIClient,
+  etagOf,
+  unwrap,
+} from "../src/index.ts";
+
+const baseUrl = required("MEDAI_BASE_URL");
+const doctorCredentials = {
+  email: required("MEDAI_DOCTOR_EMAIL"),
+  password: required("MEDAI_DOCTOR_PASSWORD"),
+};
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+let step = "";
+function begin(name: string): void {
+  step = name;
+  console.log(`- ${name}`);
+}
+
+/** The error of a reply that must have failed with `status`, as the problem+json it is. */
+function expectProblem(
+  reply: { error?: Problem; response: Response },
+  status: number,
+): Problem {
+  assert.equal(reply.response.status, status);
+  assert.match(reply.response.headers.get("Content-Type") ?? "", /^application\/problem\+json/);
+  assert.ok(reply.error, "a problem body");
+  assert.equal(reply.error.status, status);
+  assert.ok(reply.error.title.length > 0);
+  return reply.error;
+}
+
+/** A client that signs its requests with whatever token the session holds now. */
+function signedIn(): { api: MedAIClient; use(pair: TokenPair): void } {
+  let token: string | undefined;
+  const api = createMedAIClient(baseUrl, { getAccessToken: () => token });
+  return { api, use: (pair) => void (token = pair.access_token) };
+}
+
+async function main(): Promise<void> {
+  const anonymous = createMedAIClient(baseUrl);
+  const patient = signedIn();
+  const doctor = signedIn();
+  const email = `smoke-${randomUUID()}@example.org`;
+  const password = "a long smoke-test passphrase";
+
+  begin("register a patient");
+  const registered = await anonymous.POST("/auth/register", {
+    body: { email, password, full_name: "Smoke Patient" },
+  });
+  assert.equal(registered.response.status, 201);
+  const created: User = await unwrap(registered);
+  assert.equal(created.role, "patient");
+  assert.equal(created.email, email);
+  assert.equal(created.specialty, null);
+  assert.equal(registered.response.headers.get("Location"), `/users/${created.id}`);
+
+  begin("registering the same email again is a 409 problem");
+  expectProblem(
+    await anonymous.POST("/auth/register", {
+      body: { email, password, full_name: "Smoke Patient" },
+    }),
+    409,
+  );
+
+  begin("a wrong password is a 401 problem");
+  expectProblem(
+    await anonymous.POST("/auth/login", { body: { email, password: `${password}!` } }),
+    401,
+  );
+
+  begin("log in");
+  const first: TokenPair = await unwrap(
+    anonymous.POST("/auth/login", { body: { email, password } }),
+  );
+  assert.equal(first.token_type, "Bearer");
+  assert.ok(first.expires_in > 0 && first.expires_in <= 900);
+
+  begin("refresh the token pair");
+  const second = await unwrap(
+    anonymous.POST("/auth/refresh", { body: { refresh_token: first.refresh_token } }),
+  );
+  assert.notEqual(second.refresh_token, first.refresh_token);
+  patient.use(second);
+
+  begin("read my own profile");
+  const me = await unwrap(patient.api.GET("/users/me"));
+  assert.equal(me.id, created.id);
+  assert.equal(me.email, email);
+  assert.equal(me.active, true);
+
+  begin("signed out, the same call is a 401 problem");
+  expectProblem(await anonymous.GET("/users/me"), 401);
+
+  begin("find the doctor among the doctors");
+  doctor.use(await unwrap(anonymous.POST("/auth/login", { body: doctorCredentials })));
+  const doctorProfile = await unwrap(doctor.api.GET("/users/me"));
+  assert.equal(doctorProfile.role, "doctor");
+  const doctors = await unwrap(
+    patient.api.GET("/users", { params: { query: { role: "doctor", limit: 100 } } }),
+  );
+  assert.ok(doctors.items.every((user) => user.role === "doctor"));
+  const listed = doctors.items.find((user) => user.id === doctorProfile.id);
+  assert.ok(listed, "the doctor is listed");
+  assert.equal(listed.email, undefined, "patients see a doctor's public profile only");
+
+  begin("a patient listing admins is a 403 problem");
+  expectProblem(await patient.api.GET("/users", { params: { query: { role: "admin" } } }), 403);
+
+  begin("book an appointment");
+  const start = new Date(Date.now() + 24 * 3600 * 1000);
+  start.setUTCMinutes(0, 0, 0);
+  const slot = (offsetMinutes: number, minutes: number) => ({
+    start_at: new Date(start.getTime() + offsetMinutes * 60_000).toISOString(),
+    end_at: new Date(start.getTime() + (offsetMinutes + minutes) * 60_000).toISOString(),
+  });
+  const booking = await patient.api.POST("/appointments", {
+    params: { header: { "Idempotency-Key": randomUUID() } },
+    body: { doctor_id: doctorProfile.id, ...slot(0, 30), reason: "Smoke test" },
+  });
+  assert.equal(booking.response.status, 201);
+  const booked: Appointment = await unwrap(booking);
+  assert.equal(booked.status, "booked");
+  assert.equal(booked.patient_id, me.id);
+  assert.equal(booked.doctor_id, doctorProfile.id);
+  assert.equal(booking.response.headers.get("Location"), `/appointments/${booked.id}`);
+
+  begin("the doctor's own calendar is busy at that time: a 409 problem");
+  const clash = expectProblem(
+    await doctor.api.POST("/appointments", {
+      body: { patient_id: me.id, ...slot(15, 30) },
+    }),
+    409,
+  );
+  assert.equal(clash["conflict"], "doctor_busy");
+
+  begin("read it back");
+  const path = { appointment_id: booked.id };
+  const read = await patient.api.GET("/appointments/{appointment_id}", { params: { path } });
+  const current = await unwrap(read);
+  assert.deepEqual(current, booked);
+
+  begin("reschedule it with If-Match");
+  const moved = await patient.api.PUT("/appointments/{appointment_id}", {
+    params: { path, header: { "If-Match": etagOf(read.response) } },
+    body: slot(60, 30),
+  });
+  const rescheduled = await unwrap(moved);
+  assert.equal(rescheduled.version, booked.version + 1);
+  assert.equal(new Date(rescheduled.start_at).getTime(), start.getTime() + 60 * 60_000);
+
+  begin("a stale If-Match is a 412 problem");
+  expectProblem(
+    await patient.api.PUT("/appointments/{appointment_id}", {
+      params: { path, header: { "If-Match": etagOf(read.response) } },
+      body: { reason: "Changed my mind" },
+    }),
+    412,
+  );
+
+  begin("the doctor sees it in their list");
+  const calendar = await unwrap(
+    doctor.api.GET("/appointments", { params: { query: { status: ["booked"] } } }),
+  );
+  assert.ok(calendar.items.some((item) => item.id === booked.id));
+
+  begin("cancel it");
+  const cancelled = await unwrap(
+    patient.api.PUT("/appointments/{appointment_id}", {
+      params: { path, header: { "If-Match": etagOf(moved.response) } },
+      body: { status: "cancelled", cancellation_reason: "Feeling better" },
+    }),
+  );
+  assert.equal(cancelled.status, "cancelled");
+  assert.equal(cancelled.cancellation_reason, "Feeling better");
+
+  begin("a spent refresh token is refused and ends the sign-in");
+  expectProblem(
+    await anonymous.POST("/auth/refresh", { body: { refresh_token: first.refresh_token } }),
+    401,
+  );
+  expectProblem(await patient.api.GET("/users/me"), 401);
+}
+
+main().then(
+  () => console.log("smoke: all steps passed"),
+  (failure: unknown) => {
+    console.error(`smoke: failed at step "${step}"`);
+    console.error(failure);
+    process.exitCode = 1;
+  },
+);
