@@ -10,7 +10,9 @@ DomainError
  ├── UnprocessableRequest    422  e.g. an idempotency key reused with a different body
  ├── PreconditionRequired    428  If-Match missing where required
  ├── TooManyRequests         429  throttled; ``retry_after`` seconds
- └── ServiceUnavailable      503  a dependency is down; ``retry_after`` seconds
+ ├── BadGateway              502  a dependency answered with something unusable
+ ├── ServiceUnavailable      503  a dependency is down; ``retry_after`` seconds
+ └── GatewayTimeout          504  a dependency gave no answer in time
 """
 
 from __future__ import annotations
@@ -69,9 +71,17 @@ class TooManyRequests(DomainError):
         self.retry_after = retry_after
 
 
+class BadGateway(DomainError):
+    status, title = 502, "Bad Gateway"
+
+
 class ServiceUnavailable(DomainError):
     status, title = 503, "Service Unavailable"
 
     def __init__(self, detail: str, retry_after: int = 1, **extensions: Any) -> None:
         super().__init__(detail, **extensions)
         self.retry_after = retry_after
+
+
+class GatewayTimeout(DomainError):
+    status, title = 504, "Gateway Timeout"

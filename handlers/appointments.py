@@ -9,7 +9,7 @@ from connexion.context import request
 
 from domain import appointments
 from domain.appointments import Booking, Search, etag, parse_time
-from handlers.context import JSON, caller, runtime, unit_of_work
+from handlers.context import JSON, caller, unit_of_work
 
 Reply = tuple[dict[str, Any] | None, int, dict[str, str]]
 

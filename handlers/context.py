@@ -30,6 +30,12 @@ def client_address() -> str | None:
     return str(client[0]) if client else None
 
 
+def request_id() -> str | None:
+    """The id the observability middleware gave this request (sent on to the ML service)."""
+    value = _scope.get(REQUEST_ID_KEY)
+    return str(value) if value else None
+
+
 def request_context(token_info: dict[str, Any] | None = None) -> RequestContext:
     me = caller(token_info) if token_info else None
     return RequestContext(

@@ -8,8 +8,10 @@ domain errors.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Mapping
 from functools import cached_property
+from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -20,18 +22,22 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from domain.audit import AuditTrail, RequestContext
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidRequest
 from persistence.sql import Sql
 
 if TYPE_CHECKING:
     from persistence.appointments import AppointmentRepository
     from persistence.audit import AuditRepository
     from persistence.idempotency import IdempotencyRepository
+    from persistence.inference_records import InferenceRecordRepository
     from persistence.login_throttle import LoginThrottleRepository
     from persistence.refresh_tokens import RefreshTokenRepository
     from persistence.users import UserRepository
 
 log = logging.getLogger(__name__)
+
+# A connection idle longer than this is pinged before it is lent out.
+IDLE_BEFORE_CHECK = 1.0
 
 
 class DatabaseUnavailable(Exception):
@@ -44,6 +50,18 @@ def _raise_if_outage(exc: psycopg.Error, conn: AsyncConnection[Any]) -> None:
     same outage seen from another side. Both are a 503, never a 500."""
     if isinstance(exc, psycopg.OperationalError) or conn.pgconn.status != ConnStatus.OK:
         raise DatabaseUnavailable(str(exc)) from exc
+
+
+NUL_REFUSED = "Text may not contain the NUL character (U+0000)."
+
+
+def _holds_nul(params: Mapping[str, Any]) -> bool:
+    """PostgreSQL text cannot store U+0000, so psycopg refuses such a value before sending it."""
+    for value in params.values():
+        values = value if isinstance(value, list | tuple) else (value,)
+        if any(isinstance(item, str) and "\x00" in item for item in values):
+            return True
+    return False
 
 
 def libpq_url(url: str) -> str:
@@ -70,14 +88,41 @@ class Database:
                 "row_factory": dict_row,
                 "connect_timeout": max(1, round(connect_timeout)),
                 "application_name": "medai-backend",
+                # Every column is timestamptz, so the session zone only shapes how values
+                # arrive: in UTC they come as datetime.UTC (psycopg maps "UTC" to it), which
+                # the API's "...Z" formatting takes without a zone conversion per value.
+                "options": "-c TimeZone=UTC",
             },
             connection_class=AsyncConnection[DictRow],
-            check=AsyncConnectionPool.check_connection,
+            check=self._check_if_idle,
             # 0: a failed background connect gives up at once instead of backing off for
             # minutes; the next request that needs a connection tries again, so service
             # resumes as soon as the database is back.
             reconnect_timeout=0,
         )
+        self._returned_at: weakref.WeakKeyDictionary[AsyncConnection[DictRow], float] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def _check_if_idle(self, conn: AsyncConnection[DictRow]) -> None:
+        """Ping a connection before lending it only if it sat idle a while: a database restart
+        is then noticed before a request uses the connection, while a busy pool pays no extra
+        round trip per checkout (a connection that breaks in between fails its request with a
+        503 and is replaced)."""
+        if monotonic() - self._returned_at.get(conn, 0.0) > IDLE_BEFORE_CHECK:
+            await AsyncConnectionPool.check_connection(conn)
+
+    async def acquire(self) -> AsyncConnection[DictRow]:
+        try:
+            return await self.pool.getconn()
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+
+    async def release(self, conn: AsyncConnection[DictRow]) -> None:
+        """Hand a connection back; the pool rolls back what is left open, and replaces it if
+        it broke."""
+        self._returned_at[conn] = monotonic()
+        await self.pool.putconn(conn)
 
     async def open(self) -> None:
         # wait=False: the service starts (and reports not-ready) even if the database is down.
@@ -88,6 +133,12 @@ class Database:
 
     def unit_of_work(self, context: RequestContext | None = None) -> UnitOfWork:
         return UnitOfWork(self, context)
+
+    def lookup(self) -> UnitOfWork:
+        """A unit of work for one read statement, without a transaction around it: the
+        statement is atomic by itself, so BEGIN and ROLLBACK would be two round trips for
+        nothing. For the per-request session check; it cannot commit."""
+        return UnitOfWork(self, None, autocommit=True)
 
     async def schema_revision(self) -> str | None:
         """The Alembic revision the database is at (None before the first migration)."""
@@ -107,19 +158,25 @@ class UnitOfWork:
     when the unit ends, with the outcome of the request.
     """
 
-    def __init__(self, database: Database, context: RequestContext | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        context: RequestContext | None = None,
+        *,
+        autocommit: bool = False,
+    ) -> None:
         self._database = database
-        self._conn_cm: Any = None
         self._conn: AsyncConnection[DictRow] | None = None
         self._committed = False
+        self._autocommit = autocommit
         self.audit = AuditTrail(context)
 
     async def __aenter__(self) -> Self:
-        try:
-            self._conn_cm = self._database.pool.connection()
-            self._conn = await self._conn_cm.__aenter__()
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise DatabaseUnavailable(str(exc)) from exc
+        # getconn/putconn rather than the pool's connection() context manager: that one is an
+        # async generator, and creating one per request is measurable on a hot path.
+        self._conn = await self._database.acquire()
+        if self._autocommit:
+            await self._conn.set_autocommit(True)
         return self
 
     async def __aexit__(
@@ -129,9 +186,14 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         conn = self._conn
+        if conn is None:
+            return
         try:
-            if conn is not None and not conn.closed:
+            if not conn.closed:
                 try:
+                    if self._autocommit:
+                        await conn.set_autocommit(False)
+                        return
                     if exc is not None and not self._committed:
                         await conn.rollback()
                     await self._write_audit(exc)
@@ -141,8 +203,8 @@ class UnitOfWork:
                     _raise_if_outage(error, conn)
                     raise
         finally:
-            await self._conn_cm.__aexit__(exc_type, exc, tb)
             self._conn = None
+            await self._database.release(conn)
 
     @property
     def connection(self) -> AsyncConnection[DictRow]:
@@ -151,6 +213,8 @@ class UnitOfWork:
         return self._conn
 
     async def commit(self) -> None:
+        if self._autocommit:
+            raise RuntimeError("a lookup has no transaction to commit")
         await self.audit_log.append(self.audit.context, self.audit.take())
         try:
             await self.connection.commit()
@@ -213,6 +277,12 @@ class UnitOfWork:
 
         return IdempotencyRepository(self)
 
+    @cached_property
+    def inference_records(self) -> InferenceRecordRepository:
+        from persistence.inference_records import InferenceRecordRepository
+
+        return InferenceRecordRepository(self)
+
     async def rollback(self) -> None:
         """Abandon what this unit did so far; it can go on with a fresh transaction."""
         try:
@@ -244,5 +314,8 @@ class UnitOfWork:
         try:
             return await conn.execute(text, params)
         except psycopg.Error as exc:
+            # Any text field of any request can carry it: one answer (400) for all of them.
+            if isinstance(exc, psycopg.DataError) and _holds_nul(params):
+                raise InvalidRequest(NUL_REFUSED) from None
             _raise_if_outage(exc, conn)
             raise

@@ -19,12 +19,13 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     Table,
     Text,
     Uuid,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 # Deterministic constraint names so that migrations written by hand and autogenerate agree.
 metadata = MetaData(
@@ -195,3 +196,47 @@ Index("ix_audit_events_at", audit_events.c.at)
 Index("ix_audit_events_actor_id_at", audit_events.c.actor_id, audit_events.c.at)
 Index("ix_audit_events_resource", audit_events.c.resource_type, audit_events.c.resource_id)
 Index("ix_audit_events_patient_ids", audit_events.c.patient_ids, postgresql_using="gin")
+
+INFERENCE_STATUSES = ("pending", "succeeded", "failed")
+
+# One row per prediction asked of the ML service, success or failure: who asked, about which
+# patient and appointment, which model and version answered, what it said, how it failed. The
+# input features are clinical data that belong in the patient's chart; the record keeps only
+# their SHA-256 (``input_sha256``), enough to prove which input a prediction was made from.
+inference_records = Table(
+    "inference_records",
+    metadata,
+    Column("id", Uuid, primary_key=True, server_default=NEW_UUID),
+    Column("requested_by", Uuid, ForeignKey("users.id"), nullable=False),
+    Column("patient_id", Uuid, ForeignKey("users.id"), nullable=True),
+    Column("appointment_id", Uuid, ForeignKey("appointments.id"), nullable=True),
+    Column("model_name", Text, nullable=False),
+    # The version the ML service reported in its answer, not the one configured.
+    Column("model_version", Text, nullable=True),
+    Column("input_sha256", Text, nullable=False),
+    Column("outputs", JSONB, nullable=True),
+    Column("status", Text, nullable=False, server_default=text("'pending'")),
+    Column("upstream_status", Integer, nullable=True),
+    Column("error_class", Text, nullable=True),
+    Column("latency_ms", Numeric(12, 3), nullable=True),
+    Column("requested_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("completed_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
+    CheckConstraint("input_sha256 ~ '^[0-9a-f]{64}$'", name="input_sha256"),
+    CheckConstraint("(status = 'pending') = (completed_at IS NULL)", name="completion"),
+    CheckConstraint(
+        "status <> 'succeeded' OR (outputs IS NOT NULL AND model_version IS NOT NULL)",
+        name="success_has_outputs",
+    ),
+)
+Index(
+    "ix_inference_records_requested_by_requested_at",
+    inference_records.c.requested_by,
+    inference_records.c.requested_at,
+)
+Index(
+    "ix_inference_records_patient_id_requested_at",
+    inference_records.c.patient_id,
+    inference_records.c.requested_at,
+)
+Index("ix_inference_records_requested_at", inference_records.c.requested_at)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -15,11 +16,12 @@ from connexion.options import SwaggerUIOptions
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service import formats, metrics, problems
+from service import formats, heap, metrics, problems, security, signatures
 from service.hardening import HardeningMiddleware
 from service.jsonifier import OrjsonJsonifier
+from service.methods import MethodGuard, spec_paths
 from service.observability import ObservabilityMiddleware, operation_routes
-from service.resolver import SnakeCaseResolver
+from service.reference import ReferencePage
 from service.runtime import SCOPE_KEY, Runtime
 from service.settings import Settings
 
@@ -27,7 +29,9 @@ log = logging.getLogger(__name__)
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "openapi"
 SPEC_FILE = "medai.yaml"
+REFERENCE_FILE = "reference.html"
 EMBEDDED_URL_VARIABLE = "MEDAI_EMBEDDED_DATABASE_URL"
+EMBEDDED_ML_URL_VARIABLE = "MEDAI_EMBEDDED_ML_URL"
 
 
 class RuntimeMiddleware:
@@ -49,11 +53,13 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
     # Connexion warns on every request to an operation accepting two media types (login takes
     # JSON or the OAuth form); that is by design here.
     logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
-    runtime = Runtime.build(settings, database_url)
+    runtime = Runtime.build(settings, database_url, ml_observer=metrics.MLMetrics())
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         await runtime.start()
+        # Connexion builds its middleware (the spec, the validators) before the lifespan runs.
+        heap.settle()
         try:
             async with metrics.pool_sampling(runtime.database.pool):
                 yield
@@ -66,9 +72,10 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
         jsonifier=OrjsonJsonifier(),
         lifespan=lifespan,
     )
+    signatures.freeze(security.token_info)  # named by the spec's x-tokenInfoFunc
     app.add_api(
         SPEC_FILE,
-        resolver=SnakeCaseResolver(),
+        resolver=signatures.SignatureCachingResolver(),
         strict_validation=True,
         validate_responses=settings.validate_responses,
         swagger_ui_options=SwaggerUIOptions(
@@ -109,6 +116,19 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
     app.add_middleware(
         RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime
     )
+    # Inside CORS, so that a preflight OPTIONS is answered before any 405.
+    app.add_middleware(
+        MethodGuard,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        paths=spec_paths(SPEC_DIR / SPEC_FILE),
+    )
+    if settings.swagger_ui:
+        # The Redocly reference beside Swagger UI, under the same switch as the docs.
+        app.add_middleware(
+            ReferencePage,
+            position=MiddlewarePosition.BEFORE_EXCEPTION,
+            page=SPEC_DIR / REFERENCE_FILE,
+        )
     problems.register(app)
     app.runtime = runtime  # for tests and the CLI
     return app
@@ -118,7 +138,8 @@ def create_app_from_env() -> AsyncApp:
     """Entry point for uvicorn workers (``--factory``).
 
     Workers never start the embedded database: the parent process (``medai serve``) starts it
-    once and hands its URL down in ``MEDAI_EMBEDDED_DATABASE_URL``.
+    once and hands its URL down in ``MEDAI_EMBEDDED_DATABASE_URL``; likewise the reference model
+    server, when no ML service is configured, in ``MEDAI_EMBEDDED_ML_URL``.
     """
     settings = Settings.from_env().with_secret()
     url = settings.database_url or os.environ.get(EMBEDDED_URL_VARIABLE)
@@ -127,4 +148,7 @@ def create_app_from_env() -> AsyncApp:
             "No database: set DATABASE_URL, or start the service with 'medai serve' which "
             "provides the embedded development database"
         )
+    embedded_ml = os.environ.get(EMBEDDED_ML_URL_VARIABLE)
+    if settings.ml_service_url is None and embedded_ml:
+        settings = dataclasses.replace(settings, ml_service_url=embedded_ml)
     return create_app(settings, url)

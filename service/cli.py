@@ -2,6 +2,8 @@
 
 ``medai serve`` is the README's run command: with no ``DATABASE_URL`` it starts the embedded
 PostgreSQL once in this (parent) process, migrates, and hands the URL to uvicorn's workers.
+With no ``MEDAI_ML_URL`` (outside production) it likewise starts the reference model server as a
+child process, so predictions work out of the box through the same HTTP client as production.
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from service import migrate
 from service.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from modelserver.launcher import ModelServer
 
 log = logging.getLogger("medai")
 # Not imported from service.metrics: importing it would load prometheus_client too early.
@@ -68,9 +74,6 @@ def _metrics_dir(workers: int) -> str | None:
 
 
 def _serve(settings: Settings) -> None:
-    import uvicorn
-
-    from service import logs
     from service.app import EMBEDDED_URL_VARIABLE
 
     settings = settings.with_secret()
@@ -84,6 +87,44 @@ def _serve(settings: Settings) -> None:
                 settings, url, settings.initial_admin_email, settings.initial_admin_password
             )
         )
+    model_server = _embedded_model_server(settings)
+    try:
+        _run_uvicorn(settings)
+    finally:
+        if model_server is not None:
+            model_server.stop()
+
+
+def _embedded_model_server(settings: Settings) -> ModelServer | None:
+    """The reference model server when no ML service is configured, its URL handed to the
+    workers like the embedded database's. Not in production: there, predictions answer 503
+    ("not configured") until MEDAI_ML_URL names a real ML service."""
+    from service.app import EMBEDDED_ML_URL_VARIABLE
+
+    os.environ.pop(EMBEDDED_ML_URL_VARIABLE, None)
+    if settings.ml_service_url:
+        return None
+    if settings.production:
+        log.warning("MEDAI_ML_URL is not set: predictions will answer 503 until it is")
+        return None
+    from modelserver import launcher
+
+    try:
+        server = launcher.start_background(log_level="warning")
+    except (launcher.LaunchError, OSError) as exc:
+        # Everything but predictions works without it; they answer 503 (not configured).
+        log.error("reference model server did not start (%s): predictions will answer 503", exc)
+        return None
+    os.environ[EMBEDDED_ML_URL_VARIABLE] = server.base_url
+    log.info("reference model server at %s", server.base_url)
+    return server
+
+
+def _run_uvicorn(settings: Settings) -> None:
+    import uvicorn
+
+    from service import logs
+
     uvicorn.run(
         "service.app:create_app_from_env",
         factory=True,

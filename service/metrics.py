@@ -6,8 +6,8 @@ workers start; every process then keeps its values in memory-mapped files there 
 whichever worker answers it, sums them. prometheus_client reads that variable when it is first
 imported, so this module is only imported by the app factory, after ``medai serve`` decided.
 
-The ML client's wiring updates ``ML_*`` (it imports them from here; the client itself stays
-free of Prometheus).
+``ML_*`` are fed by :class:`MLMetrics`, which the app factory hands to the predictor (the ML
+client itself stays free of Prometheus).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as _multiprocess
+
+from mlclient import BreakerState, BreakerStatus
 
 MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
@@ -74,10 +76,12 @@ DB_CONNECTIONS_LOST = Counter(
     "medai_db_connections_lost", "Pooled connections found broken when lent out."
 )
 
-# Hooks for the ML client's wiring.
+# The ML service, as seen through the app's client (domain.predictor reports to MLMetrics).
 ML_REQUEST_DURATION = Histogram(
     "medai_ml_request_duration_seconds",
-    "Calls to the ML service by model and outcome (ok, error, timeout, rejected).",
+    "Predictions asked of the ML service, by model and outcome: ok, timeout, error (no usable "
+    "answer), invalid (the model refused the input), rejected (never sent: breaker open, all "
+    "call slots busy, or no ML service configured).",
     ("model", "outcome"),
     buckets=_LATENCY_BUCKETS,
 )
@@ -88,6 +92,23 @@ ML_BREAKER_STATE = Gauge(
     multiprocess_mode="livemax",
 )
 ML_BREAKER_OPENED = Counter("medai_ml_breaker_opened", "Times the ML circuit breaker opened.")
+_BREAKER_LEVELS = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+class MLMetrics:
+    """Copies a process's ML calls and breaker changes into the metrics above."""
+
+    def __init__(self) -> None:
+        self._times_opened = 0
+
+    def call(self, model: str, outcome: str, seconds: float) -> None:
+        ML_REQUEST_DURATION.labels(model, outcome).observe(seconds)
+
+    def breaker(self, status: BreakerStatus) -> None:
+        ML_BREAKER_STATE.set(_BREAKER_LEVELS[status.state])
+        if status.times_opened > self._times_opened:
+            ML_BREAKER_OPENED.inc(status.times_opened - self._times_opened)
+            self._times_opened = status.times_opened
 
 
 def multiprocess() -> bool:

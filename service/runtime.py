@@ -9,7 +9,9 @@ from typing import Any
 
 from domain.auth import AuthService, LoginThrottle
 from domain.passwords import PasswordHasher
+from domain.predictor import MLObserver, Predictor
 from domain.tokens import TokenService
+from mlclient import MLClient, MLClientConfig
 from persistence.db import Database
 from service import migrate
 from service.settings import Settings
@@ -26,9 +28,12 @@ class Runtime:
     tokens: TokenService
     auth: AuthService
     expected_revision: str
+    predictor: Predictor
 
     @classmethod
-    def build(cls, settings: Settings, database_url: str) -> Runtime:
+    def build(
+        cls, settings: Settings, database_url: str, *, ml_observer: MLObserver | None = None
+    ) -> Runtime:
         tokens = TokenService(
             secret=settings.jwt_secret,
             issuer=settings.jwt_issuer,
@@ -58,14 +63,37 @@ class Runtime:
             tokens=tokens,
             auth=auth,
             expected_revision=migrate.head_revision(),
+            predictor=Predictor(MLClient(ml_client_config(settings)), ml_observer),
         )
 
     async def start(self) -> None:
         await self.database.open()
+        await self.predictor.client.start()
         await self.auth.hasher.warm_up()
 
     async def stop(self) -> None:
-        await self.database.close()
+        try:
+            await self.predictor.client.close()
+        finally:
+            await self.database.close()
+
+
+def ml_client_config(settings: Settings) -> MLClientConfig:
+    """MEDAI_ML_TIMEOUT bounds a whole call, the one retry included; connecting and the
+    readiness probe get less, so that a dead ML service is noticed in about a second."""
+    timeout = settings.ml_timeout
+    return MLClientConfig(
+        base_url=settings.ml_service_url,
+        models=frozenset(settings.ml_models),
+        connect_timeout=min(1.0, timeout),
+        read_timeout=timeout,
+        write_timeout=timeout,
+        deadline_seconds=timeout,
+        ready_deadline_seconds=min(1.0, timeout),
+        max_concurrent_calls=settings.ml_max_concurrent,
+        breaker_failure_threshold=settings.ml_breaker_failures,
+        breaker_reset_seconds=settings.ml_breaker_reset,
+    )
 
 
 def from_scope(scope: Any) -> Runtime:

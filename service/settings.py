@@ -14,6 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NoReturn, TypeVar
+from urllib.parse import urlsplit
+
+from mlclient.config import MODEL_NAME
 
 T = TypeVar("T")
 
@@ -49,6 +52,10 @@ class Settings:
     ml_service_url: str | None = None
     ml_models: tuple[str, ...] = ("breast-cancer",)
     ml_timeout: float = 10.0
+    ml_breaker_failures: int = 5
+    ml_breaker_reset: float = 30.0
+    ml_max_concurrent: int = 8
+    inference_rate_per_minute: int = 30
     initial_admin_email: str | None = None
     initial_admin_password: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
@@ -97,6 +104,12 @@ class Settings:
             ml_service_url=reader.optional("MEDAI_ML_URL"),
             ml_models=reader.words("MEDAI_ML_MODELS", ("breast-cancer",)),
             ml_timeout=reader.number("MEDAI_ML_TIMEOUT", 10.0, 0.1, 300.0),
+            ml_breaker_failures=reader.integer("MEDAI_ML_BREAKER_FAILURES", 5, 1, 1000),
+            ml_breaker_reset=reader.number("MEDAI_ML_BREAKER_RESET", 30.0, 0.1, 3600.0),
+            ml_max_concurrent=reader.integer("MEDAI_ML_MAX_CONCURRENT", 8, 1, 1000),
+            inference_rate_per_minute=reader.integer(
+                "MEDAI_INFERENCE_RATE_PER_MINUTE", 30, 1, 100000
+            ),
             initial_admin_email=reader.optional("MEDAI_ADMIN_EMAIL"),
             initial_admin_password=reader.optional("MEDAI_ADMIN_PASSWORD"),
             cors_origins=reader.words("MEDAI_CORS_ORIGINS", ()),
@@ -133,6 +146,7 @@ class Settings:
             raise ConfigError("MEDAI_REFRESH_IDLE_TTL must not exceed MEDAI_REFRESH_TOKEN_TTL")
         if self.initial_admin_email and not self.initial_admin_password:
             raise ConfigError("MEDAI_ADMIN_PASSWORD is required when MEDAI_ADMIN_EMAIL is set")
+        _check_ml(self.ml_service_url, self.ml_models)
         for origin in self.cors_origins:
             if origin == "*" or not origin.startswith(("http://", "https://")):
                 raise ConfigError(
@@ -150,6 +164,22 @@ class Settings:
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return dataclasses.replace(self, jwt_secret=path.read_text().strip())
+
+
+def _check_ml(url: str | None, models: tuple[str, ...]) -> None:
+    # The same checks the ML client makes, here so that a bad value names its variable.
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"MEDAI_ML_URL must be http(s)://host[:port][/path], got {url!r}")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ConfigError("MEDAI_ML_URL must not carry a query, fragment or credentials")
+    for name in models:
+        if not MODEL_NAME.fullmatch(name) or ".." in name:
+            raise ConfigError(
+                "MEDAI_ML_MODELS must list names of letters, digits, '.', '_' and '-', "
+                f"got {name!r}"
+            )
 
 
 def _check_secret(secret: str) -> None:

@@ -9,8 +9,9 @@ reply is also checked against the contract.
 
 from __future__ import annotations
 
+import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,16 @@ import psycopg
 import pytest
 
 from domain.model import Role
+from modelserver import launcher
 from persistence.schema import metadata
 from service import embedded_db, migrate
 from service.app import create_app
 from service.settings import Settings
+from tests.contract.live import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_DATABASE = "medai_test"
+# One database per test process: several runs (developers, CI) may share the embedded server.
+TEST_DATABASE = f"medai_test_{os.getpid()}"
 PASSWORD = "correct horse battery staple"
 TEST_BCRYPT_COST = 4
 _HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(TEST_BCRYPT_COST)).decode()
@@ -52,14 +56,16 @@ def postgres() -> embedded_db.EmbeddedPostgres:
 
 
 @pytest.fixture(scope="session")
-def database_url(postgres: embedded_db.EmbeddedPostgres) -> str:
+def database_url(postgres: embedded_db.EmbeddedPostgres) -> Iterator[str]:
     """A freshly created and migrated test database."""
     with psycopg.connect(postgres.libpq_url("postgres"), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{TEST_DATABASE}"')
     url = postgres.libpq_url(TEST_DATABASE)
     migrate.upgrade(url)
-    return url
+    yield url
+    with psycopg.connect(postgres.libpq_url("postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)')
 
 
 _TABLES = ", ".join(table.name for table in reversed(metadata.sorted_tables))
@@ -71,8 +77,17 @@ def truncate_all(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-async def app(database_url: str) -> AsyncIterator[Any]:
-    application = create_app(test_settings(), database_url)
+def model_server() -> Iterator[str]:
+    """The reference model server as a child process, reached over loopback HTTP through the
+    same client as in production; its base URL."""
+    server = launcher.start_background(port=free_port())
+    yield server.base_url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def app(database_url: str, model_server: str) -> AsyncIterator[Any]:
+    application = create_app(test_settings(ml_service_url=model_server), database_url)
     await application.runtime.start()
     yield application
     await application.runtime.stop()
@@ -80,13 +95,15 @@ async def app(database_url: str) -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def client_for(
-    database_url: str,
+    database_url: str, model_server: str
 ) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
-    """Clients of extra apps built with other settings (limits, CORS…), on the same database."""
+    """Clients of extra apps built with other settings (limits, CORS…), on the same database
+    and, unless ``ml_service_url`` says otherwise, the same model server."""
     started: list[tuple[Any, httpx.AsyncClient]] = []
 
     async def build(**overrides: Any) -> httpx.AsyncClient:
-        application = create_app(test_settings(**overrides), database_url)
+        settings = test_settings(**{"ml_service_url": model_server, **overrides})
+        application = create_app(settings, database_url)
         await application.runtime.start()
         transport = httpx.ASGITransport(app=application)
         extra = httpx.AsyncClient(transport=transport, base_url="http://medai.test")
