@@ -8,10 +8,8 @@ domain errors.
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Mapping
 from functools import cached_property
-from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -35,9 +33,6 @@ if TYPE_CHECKING:
     from persistence.users import UserRepository
 
 log = logging.getLogger(__name__)
-
-# A connection idle longer than this is pinged before it is lent out.
-IDLE_BEFORE_CHECK = 1.0
 
 
 class DatabaseUnavailable(Exception):
@@ -94,23 +89,14 @@ class Database:
                 "options": "-c TimeZone=UTC",
             },
             connection_class=AsyncConnection[DictRow],
-            check=self._check_if_idle,
+            # No ping before each checkout (a round trip per request): a unit of work whose
+            # first statement finds its connection dead moves to a fresh one instead.
+            check=None,
             # 0: a failed background connect gives up at once instead of backing off for
             # minutes; the next request that needs a connection tries again, so service
             # resumes as soon as the database is back.
             reconnect_timeout=0,
         )
-        self._returned_at: weakref.WeakKeyDictionary[AsyncConnection[DictRow], float] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    async def _check_if_idle(self, conn: AsyncConnection[DictRow]) -> None:
-        """Ping a connection before lending it only if it sat idle a while: a database restart
-        is then noticed before a request uses the connection, while a busy pool pays no extra
-        round trip per checkout (a connection that breaks in between fails its request with a
-        503 and is replaced)."""
-        if monotonic() - self._returned_at.get(conn, 0.0) > IDLE_BEFORE_CHECK:
-            await AsyncConnectionPool.check_connection(conn)
 
     async def acquire(self) -> AsyncConnection[DictRow]:
         try:
@@ -121,7 +107,6 @@ class Database:
     async def release(self, conn: AsyncConnection[DictRow]) -> None:
         """Hand a connection back; the pool rolls back what is left open, and replaces it if
         it broke."""
-        self._returned_at[conn] = monotonic()
         await self.pool.putconn(conn)
 
     async def open(self) -> None:
@@ -169,6 +154,7 @@ class UnitOfWork:
         self._conn: AsyncConnection[DictRow] | None = None
         self._committed = False
         self._autocommit = autocommit
+        self._untouched = True  # no statement has reached the database through this unit yet
         self.audit = AuditTrail(context)
 
     async def __aenter__(self) -> Self:
@@ -309,13 +295,36 @@ class UnitOfWork:
         row = await cur.fetchone()
         return None if row is None else next(iter(row.values()))
 
+    async def _replace_dead(self, dead: AsyncConnection[DictRow]) -> AsyncConnection[DictRow]:
+        """Another connection instead of one found dead; the pool discards the dead one and
+        opens a new one in its place."""
+        self._conn = None
+        await self._database.release(dead)
+        self._conn = await self._database.acquire()
+        if self._autocommit:
+            await self._conn.set_autocommit(True)
+        return self._conn
+
     async def _execute(self, text: str, params: dict[str, Any]) -> psycopg.AsyncCursor[DictRow]:
         conn = self.connection
+        # After a database restart every pooled connection is dead: up to the pool's size.
+        replacements = self._database.pool.max_size
         try:
-            return await conn.execute(text, params)
+            while True:
+                try:
+                    return await conn.execute(text, params)
+                except psycopg.OperationalError:
+                    if not (self._untouched and conn.broken) or replacements == 0:
+                        raise
+                # Dead before this unit did anything on it (it died idle in the pool):
+                # nothing was done, nothing to lose, so the statement goes to another one.
+                replacements -= 1
+                conn = await self._replace_dead(conn)
         except psycopg.Error as exc:
             # Any text field of any request can carry it: one answer (400) for all of them.
             if isinstance(exc, psycopg.DataError) and _holds_nul(params):
                 raise InvalidRequest(NUL_REFUSED) from None
             _raise_if_outage(exc, conn)
             raise
+        finally:
+            self._untouched = False

@@ -129,9 +129,12 @@ Index(
     appointments.c.start_at,
     postgresql_where=appointments.c.deleted_at.is_(None),
 )
+# (start_at, id) is the lists' sort key: an unscoped page reads only the rows it returns,
+# however many appointments share a start time (migration 0005).
 Index(
-    "ix_appointments_start",
+    "ix_appointments_start_id",
     appointments.c.start_at,
+    appointments.c.id,
     postgresql_where=appointments.c.deleted_at.is_(None),
 )
 

@@ -1,18 +1,22 @@
-"""orjson for every JSON body Connexion writes or reads: several times faster than ``json``."""
+"""orjson for every JSON body Connexion writes or reads: several times faster than ``json``.
+
+orjson writes UUIDs and datetimes itself, in C; with ``OPT_UTC_Z`` a UTC timestamp ends in
+``Z`` like every timestamp of the API (``domain.model.utc_iso``), so a handler may hand over
+values as the database returned them (sessions run in UTC) instead of formatting each field
+in Python first, the largest per-row cost of a list (benchmarks/report.md).
+"""
 
 from __future__ import annotations
 
-import datetime
-import uuid
 from typing import Any
 
 import orjson
 from connexion.jsonifier import Jsonifier
 
+OPTIONS = orjson.OPT_UTC_Z
+
 
 def _default(value: Any) -> Any:
-    if isinstance(value, uuid.UUID | datetime.date):
-        return str(value)
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
@@ -21,7 +25,7 @@ class OrjsonJsonifier(Jsonifier):  # type: ignore[misc]
         super().__init__()
 
     def dumps(self, data: Any, **kwargs: Any) -> str:
-        return orjson.dumps(data, default=_default).decode()
+        return orjson.dumps(data, default=_default, option=OPTIONS).decode()
 
     def loads(self, data: str | bytes) -> Any:
         try:

@@ -1,5 +1,5 @@
-"""The pool as units of work see it: lookups without a transaction, and connections that
-broke while idle replaced before a request gets them."""
+"""The pool as units of work see it: lookups without a transaction, and connections that died
+while idle replaced before a request's first statement, never in the middle of its work."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 
-from persistence import db
 from persistence.db import Database, DatabaseUnavailable
 
 
@@ -54,21 +53,45 @@ async def test_sessions_see_timestamps_in_utc(database: Database) -> None:
         assert await uow.fetch_value_text("SHOW TimeZone") == "UTC"
 
 
-async def test_a_connection_that_broke_while_idle_is_replaced_before_use(
-    database: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+async def test_a_connection_that_died_in_the_pool_is_replaced_before_the_first_statement(
+    database: Database, database_url: str
 ) -> None:
-    _terminate(database_url, await _backend_pid(database))
-    monkeypatch.setattr(db, "IDLE_BEFORE_CHECK", 0.0)
+    dead = await _backend_pid(database)
+    _terminate(database_url, dead)
 
-    assert await _backend_pid(database) > 0
+    assert await _backend_pid(database) not in (dead, 0)
 
 
-async def test_a_connection_that_broke_in_a_busy_pool_fails_one_request_then_is_replaced(
-    database: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+async def test_every_pooled_connection_that_died_with_it_is_replaced_too(
+    database_url: str,
 ) -> None:
-    _terminate(database_url, await _backend_pid(database))
-    monkeypatch.setattr(db, "IDLE_BEFORE_CHECK", 3600.0)  # never idle long enough to ping
+    database = Database(database_url, pool_size=3)
+    await database.open()
+    try:
+        held = [await database.acquire() for _ in range(3)]
+        pids = [conn.info.backend_pid for conn in held]
+        for conn in held:
+            await database.release(conn)
+        for pid in pids:
+            _terminate(database_url, pid)
+
+        for _ in range(3):
+            async with database.unit_of_work() as uow:
+                assert await uow.fetch_value_text("SELECT pg_backend_pid()") not in pids
+    finally:
+        await database.close()
+
+
+async def test_a_connection_that_dies_after_work_began_fails_the_unit_of_work(
+    database: Database, database_url: str
+) -> None:
+    async def work_interrupted_by_a_restart() -> int:
+        async with database.unit_of_work() as uow:
+            pid: int = await uow.fetch_value_text("SELECT pg_backend_pid()")
+            _terminate(database_url, pid)
+            await uow.fetch_value_text("SELECT 1")
+        return pid
 
     with pytest.raises(DatabaseUnavailable):
-        await _backend_pid(database)
+        await work_interrupted_by_a_restart()
     assert await _backend_pid(database) > 0
