@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from benchmarks import dataset, explain, loadgen, procstat, profile, report
 from benchmarks.dataset import Dataset, Shape
 from benchmarks.fixtures import Fixtures
@@ -52,6 +54,7 @@ class Plan:
     shapes: tuple[tuple[Shape, tuple[str, ...]], ...]
     profile: str | None
     partial: bool = False  # --only: not the committed report
+    fresh: bool = False  # regenerate the datasets even if unchanged
 
     @property
     def startup(self) -> bool:
@@ -60,7 +63,9 @@ class Plan:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Plan:
         if args.quick:
-            return cls(True, 1, 3, 1, ((dataset.SMALL, LARGE_SCENARIOS),), args.profile)
+            return cls(
+                True, 1, 3, 1, ((dataset.SMALL, LARGE_SCENARIOS),), args.profile, fresh=args.fresh
+            )
         only = tuple(args.only.split(",")) if args.only else None
 
         def pick(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -74,6 +79,7 @@ class Plan:
             ((dataset.SMALL, pick(SMALL_SCENARIOS)), (dataset.LARGE, pick(LARGE_SCENARIOS))),
             args.profile,
             partial=only is not None,
+            fresh=args.fresh,
         )
 
 
@@ -104,7 +110,9 @@ class Bench:
             if not names:
                 continue
             log(f"dataset {shape.name}: {shape.appointments:,} appointments")
-            data = dataset.prepare(admin_url, postgres.libpq_url(shape.name), shape)
+            data = dataset.prepare(
+                admin_url, postgres.libpq_url(shape.name), shape, fresh=self.plan.fresh
+            )
             self.facts[f"{shape.name}_load_seconds"] = data.load_seconds
             log(
                 f"  loaded in {data.load_seconds:.1f} s"
@@ -136,6 +144,7 @@ class Bench:
         try:
             service.wait_until("/health/ready")
             bare.wait_until("/appointments", statuses=(401,))
+            same_answers(service, bare, files)
             procstat.pin_tree(pg_pid, LOAD_CPU)  # the pools' new backends
             servers = {"service": service, "bare": bare}
             for name in names:
@@ -216,6 +225,20 @@ class Bench:
                 shutil.rmtree(folder, ignore_errors=True)
 
 
+def same_answers(service: Server, bare: Server, files: dict[str, str]) -> None:
+    """The ratio compares equal work only if both answer alike: check a few requests."""
+    for name in ("patient_list", "doctor_week"):
+        rows = Path(files[name]).read_text().splitlines()[:3]
+        for token, path in (row.split("\t") for row in rows):
+            headers = {"Authorization": f"Bearer {token}"}
+            answers = [
+                httpx.get(server.base_url + path, headers=headers, timeout=10)
+                for server in (service, bare)
+            ]
+            if answers[0].status_code != 200 or answers[0].json() != answers[1].json():
+                raise RuntimeError(f"the baseline answers {path} unlike the service")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small dataset, one 3 s run each")
@@ -223,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10, help="length of each run")
     parser.add_argument("--only", help="comma-separated scenario names (full mode)")
     parser.add_argument("--profile", help="py-spy the first run of this scenario")
+    parser.add_argument("--fresh", action="store_true", help="regenerate the datasets")
     args = parser.parse_args(argv)
     try:
         loadgen.wrk_path()
