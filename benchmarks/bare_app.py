@@ -1,11 +1,12 @@
 """The baseline: the appointment list written by hand on bare Starlette and a psycopg pool.
 
 It does the work the service does for ``GET /appointments`` and nothing else: the same
-access-token check (``TokenService.decode_access``: PyJWT, the same pinned algorithm and
-required claims), the same session query against ``users``/``sessions``, the same list
-statement and audit insert (their SQL text is taken from the repositories, so the database
-work is identical), one transaction, orjson. No spec, no validation, no middleware, no log
-line. The ratio service/bare is then what the framework and the layering cost.
+access-token check (``TokenService.decode_access`` behind the same memo, ``VerifiedTokens``),
+the same session query against ``users``/``sessions``, the same list statement and audit
+insert (their SQL text is taken from the repositories, so the database work is identical),
+each statement committing by itself as the service's do (no BEGIN/COMMIT), orjson. No spec,
+no validation, no middleware, no log line. The ratio service/bare is then what the framework
+and the layering cost.
 
 Run by the benchmark: ``python -m benchmarks.bare_app`` with ``BENCH_DATABASE_URL``,
 ``BENCH_JWT_SECRET`` and ``BENCH_PORT`` set.
@@ -38,6 +39,7 @@ from persistence.appointments import ListQuery
 from persistence.appointments import _list_sql as list_sql
 from persistence.audit import _INSERT as INSERT_EVENT
 from persistence.users import _SESSION_STATE as SESSION_STATE
+from service.verified_tokens import VerifiedTokens
 
 COLUMNS = (
     "id",
@@ -66,8 +68,13 @@ def build(database_url: str, secret: str, pool_size: int = 10) -> Starlette:
     tokens = TokenService(
         secret=secret, issuer="medai-backend", audience="medai-api", ttl_seconds=900
     )
+    verified = VerifiedTokens(tokens.decode_access)
     pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
-        database_url, min_size=pool_size, max_size=pool_size, open=False
+        database_url,
+        min_size=pool_size,
+        max_size=pool_size,
+        open=False,
+        kwargs={"autocommit": True, "options": "-c TimeZone=UTC"},
     )
 
     async def list_appointments(request: Request) -> Response:
@@ -75,7 +82,7 @@ def build(database_url: str, secret: str, pool_size: int = 10) -> Starlette:
         if not header.startswith("Bearer "):
             return UNAUTHORIZED
         try:
-            claims = tokens.decode_access(header[7:])
+            claims = verified.claims(header[7:])
         except InvalidToken:
             return UNAUTHORIZED
         args = request.query_params

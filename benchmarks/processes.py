@@ -84,7 +84,12 @@ class Server:
 
 
 def _spawn(
-    name: str, module_args: list[str], env: Mapping[str, str], cpu: int, log_dir: Path, port: int
+    name: str,
+    module_args: list[str],
+    env: Mapping[str, str],
+    cpu: int | str,
+    log_dir: Path,
+    port: int,
 ) -> Server:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
@@ -119,7 +124,7 @@ def start_service(
     database_url: str | None,
     data_dir: Path,
     secret: str,
-    cpu: int,
+    cpu: int | str,
     log_dir: Path,
     extra_env: Mapping[str, str] | None = None,
     name: str = "service",

@@ -8,6 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
+
+# How the API writes JSON, here and in ``service.jsonifier``: UTC timestamps end in ``Z`` like
+# ``utc_iso``'s, so a reply may carry a row's ``datetime`` and ``UUID`` values unformatted.
+JSON_OPTIONS = orjson.OPT_UTC_Z
+
 
 def utc_iso(moment: datetime) -> str:
     """RFC 3339 in UTC with a ``Z``: what every timestamp in the API looks like."""

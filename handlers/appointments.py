@@ -9,7 +9,7 @@ from connexion.context import request
 
 from domain import appointments
 from domain.appointments import Booking, Search, etag, parse_time
-from handlers.context import JSON, caller, unit_of_work
+from handlers.context import JSON, caller, single_read, unit_of_work
 
 Reply = tuple[dict[str, Any] | None, int, dict[str, str]]
 
@@ -30,7 +30,7 @@ async def list_appointments(token_info: dict[str, Any], limit: int, **query: Any
         cursor=query.get("cursor"),
         limit=limit,
     )
-    async with unit_of_work(token_info) as uow:
+    async with single_read(token_info) as uow:
         page = await appointments.search(uow, caller(token_info), search)
     return page, 200, JSON
 
@@ -54,7 +54,7 @@ async def create_appointment(body: dict[str, Any], token_info: dict[str, Any]) -
 
 async def get_appointment(appointment_id: str, token_info: dict[str, Any]) -> Reply:
     """One appointment the caller may see."""
-    async with unit_of_work(token_info) as uow:
+    async with single_read(token_info) as uow:
         body = await appointments.get(uow, caller(token_info), UUID(appointment_id))
     return body, 200, _headers(body)
 

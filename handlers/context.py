@@ -50,3 +50,8 @@ def request_context(token_info: dict[str, Any] | None = None) -> RequestContext:
 def unit_of_work(token_info: dict[str, Any] | None = None) -> UnitOfWork:
     """A unit of work for this request, its audit events attributed to the caller."""
     return runtime().database.unit_of_work(request_context(token_info))
+
+
+def single_read(token_info: dict[str, Any]) -> UnitOfWork:
+    """The same for a use case that reads with one statement (``Database.single_read``)."""
+    return runtime().database.single_read(request_context(token_info))

@@ -12,10 +12,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
 
 DEFAULT_HOST = "127.0.0.1"
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -53,10 +52,13 @@ def _accepts(host: str, port: int) -> bool:
         return False
 
 
-def _is_ready(client: httpx.Client, url: str) -> bool:
+def _is_ready(url: str) -> bool:
+    # urllib rather than httpx: this module is imported first thing by ``medai serve``, whose
+    # start-up it is there to overlap, and httpx takes a fifth of a second to import.
     try:
-        return client.get(url).status_code == 200
-    except httpx.TransportError:
+        with urllib.request.urlopen(url, timeout=1.0) as reply:  # noqa: S310 - our own child
+            return bool(reply.status == 200)
+    except OSError:
         return False
 
 
@@ -70,6 +72,16 @@ def start_background(
     """Start ``python -m modelserver`` on ``host:port`` (a free port when None) and return once
     it answers ready, or raise :class:`LaunchError` after ``ready_timeout`` seconds (the child
     is stopped then). Call :func:`stop` (or ``.stop()``) on shutdown."""
+    server = spawn(port, host=host, log_level=log_level)
+    wait_until_ready(server, ready_timeout)
+    return server
+
+
+def spawn(
+    port: int | None = None, *, host: str = DEFAULT_HOST, log_level: str = "warning"
+) -> ModelServer:
+    """Start the child without waiting for it, so that its start-up (an interpreter, uvicorn,
+    the model) overlaps whatever the caller does next; :func:`wait_until_ready` before use."""
     port = free_port(host) if port is None else port
     if _accepts(host, port):
         # Something already listens there: its readiness would pass for our child's.
@@ -78,17 +90,21 @@ def start_background(
     # Output goes to our stderr: the child's logs belong with the backend's.
     # cwd: the package is importable whatever directory the backend was started from.
     process = subprocess.Popen([*command, "--log-level", log_level], cwd=_PROJECT_ROOT)  # noqa: S603
-    server = ModelServer(process, f"http://{host}:{port}")
-    deadline = time.monotonic() + ready_timeout
-    with httpx.Client(timeout=1.0) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise LaunchError(f"model server exited with status {process.returncode}")
-            if _is_ready(client, server.base_url + READY_PATH):
-                return server
-            time.sleep(0.1)
+    return ModelServer(process, f"http://{host}:{port}")
+
+
+def wait_until_ready(server: ModelServer, timeout: float = 15.0) -> None:
+    """Return once the child answers ready; otherwise stop it and raise :class:`LaunchError`."""
+    process = server.process
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise LaunchError(f"model server exited with status {process.returncode}")
+        if _is_ready(server.base_url + READY_PATH):
+            return
+        time.sleep(0.05)
     stop(server)
-    raise LaunchError(f"model server not ready on {server.base_url} after {ready_timeout} s")
+    raise LaunchError(f"model server not ready on {server.base_url} after {timeout} s")
 
 
 def stop(server: ModelServer, timeout: float = 5.0) -> None:

@@ -39,8 +39,11 @@ _COLUMNS = (
     _e.c.outcome,
     _e.c.reason,
 )
+# inline(): no implicit "RETURNING id"; nothing reads it, and reads pay for this INSERT.
 _INSERT = Sql(
-    _e.insert().values(
+    _e.insert()
+    .inline()
+    .values(
         actor_id=bindparam("actor_id"),
         actor_role=bindparam("actor_role"),
         client_address=bindparam("client_address"),

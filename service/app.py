@@ -23,15 +23,13 @@ from service.methods import MethodGuard, spec_paths
 from service.observability import ObservabilityMiddleware, operation_routes
 from service.reference import ReferencePage
 from service.runtime import SCOPE_KEY, Runtime
-from service.settings import Settings
+from service.settings import EMBEDDED_ML_URL_VARIABLE, EMBEDDED_URL_VARIABLE, Settings
 
 log = logging.getLogger(__name__)
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "openapi"
 SPEC_FILE = "medai.yaml"
 REFERENCE_FILE = "reference.html"
-EMBEDDED_URL_VARIABLE = "MEDAI_EMBEDDED_DATABASE_URL"
-EMBEDDED_ML_URL_VARIABLE = "MEDAI_EMBEDDED_ML_URL"
 
 
 class RuntimeMiddleware:

@@ -21,8 +21,12 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from service import migrate
-from service.settings import ConfigError, Settings
+from service.settings import (
+    EMBEDDED_ML_URL_VARIABLE,
+    EMBEDDED_URL_VARIABLE,
+    ConfigError,
+    Settings,
+)
 
 if TYPE_CHECKING:
     from modelserver.launcher import ModelServer
@@ -74,33 +78,35 @@ def _metrics_dir(workers: int) -> str | None:
 
 
 def _serve(settings: Settings) -> None:
-    from service.app import EMBEDDED_URL_VARIABLE
-
     settings = settings.with_secret()
-    url = _database_url(settings)
-    if not settings.database_url:
-        os.environ[EMBEDDED_URL_VARIABLE] = url
-    migrate.upgrade(url)
-    if settings.initial_admin_email and settings.initial_admin_password:
-        asyncio.run(
-            _create_admin(
-                settings, url, settings.initial_admin_email, settings.initial_admin_password
-            )
-        )
-    model_server = _embedded_model_server(settings)
+    # Started first and awaited last: the model server's start-up (about a second: an
+    # interpreter, uvicorn, the model) then overlaps the database's and the migrations'
+    # instead of adding to them (benchmarks/profiles.md, warm start).
+    model_server = _spawn_model_server(settings)
     try:
+        from service import migrate
+
+        url = _database_url(settings)
+        if not settings.database_url:
+            os.environ[EMBEDDED_URL_VARIABLE] = url
+        migrate.upgrade(url)
+        if settings.initial_admin_email and settings.initial_admin_password:
+            asyncio.run(
+                _create_admin(
+                    settings, url, settings.initial_admin_email, settings.initial_admin_password
+                )
+            )
+        model_server = _await_model_server(model_server)
         _run_uvicorn(settings)
     finally:
         if model_server is not None:
             model_server.stop()
 
 
-def _embedded_model_server(settings: Settings) -> ModelServer | None:
+def _spawn_model_server(settings: Settings) -> ModelServer | None:
     """The reference model server when no ML service is configured, its URL handed to the
     workers like the embedded database's. Not in production: there, predictions answer 503
     ("not configured") until MEDAI_ML_URL names a real ML service."""
-    from service.app import EMBEDDED_ML_URL_VARIABLE
-
     os.environ.pop(EMBEDDED_ML_URL_VARIABLE, None)
     if settings.ml_service_url:
         return None
@@ -110,14 +116,30 @@ def _embedded_model_server(settings: Settings) -> ModelServer | None:
     from modelserver import launcher
 
     try:
-        server = launcher.start_background(log_level="warning")
+        return launcher.spawn(log_level="warning")
     except (launcher.LaunchError, OSError) as exc:
-        # Everything but predictions works without it; they answer 503 (not configured).
-        log.error("reference model server did not start (%s): predictions will answer 503", exc)
+        _model_server_failed(exc)
+        return None
+
+
+def _await_model_server(server: ModelServer | None) -> ModelServer | None:
+    if server is None:
+        return None
+    from modelserver import launcher
+
+    try:
+        launcher.wait_until_ready(server)
+    except launcher.LaunchError as exc:
+        _model_server_failed(exc)
         return None
     os.environ[EMBEDDED_ML_URL_VARIABLE] = server.base_url
     log.info("reference model server at %s", server.base_url)
     return server
+
+
+def _model_server_failed(exc: Exception) -> None:
+    # Everything but predictions works without it; they answer 503 (not configured).
+    log.error("reference model server did not start (%s): predictions will answer 503", exc)
 
 
 def _run_uvicorn(settings: Settings) -> None:
@@ -180,10 +202,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         serve(settings)
     elif args.command == "migrate":
+        from service import migrate
+
         migrate.upgrade(_database_url(settings))
     elif args.command == "create-admin":
         password = os.environ.get("MEDAI_ADMIN_PASSWORD") or getpass.getpass("Password: ")
         url = _database_url(settings)
+        from service import migrate
+
         migrate.upgrade(url)
         asyncio.run(_create_admin(settings, url, args.email, password))
     return 0

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from connexion.jsonifier import Jsonifier
 
-OPTIONS = orjson.OPT_UTC_Z
+from domain.model import JSON_OPTIONS as OPTIONS
 
 
 def _default(value: Any) -> Any:

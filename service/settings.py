@@ -23,6 +23,10 @@ T = TypeVar("T")
 # Secrets shorter than this make HS256 brute-forceable (RFC 8725 §3.5 asks for key entropy
 # at least the hash size: 256 bits).
 MIN_SECRET_BYTES = 32
+# How ``medai serve`` hands what it started (the embedded database, the reference model server)
+# down to uvicorn's workers; not settings an operator sets (docs/operations.md).
+EMBEDDED_URL_VARIABLE = "MEDAI_EMBEDDED_DATABASE_URL"
+EMBEDDED_ML_URL_VARIABLE = "MEDAI_EMBEDDED_ML_URL"
 KNOWN_DEFAULT_SECRETS = frozenset({"secret", "changeme", "change-me", "changethis", "dev", "test"})
 
 

@@ -1,0 +1,61 @@
+"""Reading an appointment or a page of them is one statement and one audit INSERT, with no
+transaction around them (``Database.single_read``): what the hot paths cost, kept honest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from domain.model import Role
+from persistence.db import UnitOfWork
+from tests.appointments.conftest import book
+from tests.conftest import MakeUser
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, str]]:
+    """(ran in autocommit, SQL) of every statement units of work send, from now on."""
+    seen: list[tuple[bool, str]] = []
+    original = UnitOfWork._execute
+
+    async def spy(self: UnitOfWork, text: str, params: dict[str, Any]) -> Any:
+        seen.append((self.connection.autocommit, text))
+        return await original(self, text, params)
+
+    monkeypatch.setattr(UnitOfWork, "_execute", spy)
+    return seen
+
+
+@pytest.mark.parametrize("read", ["list", "get"])
+async def test_a_read_is_one_statement_and_its_audit_event_commits_by_itself(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    database_url: str,
+    statements: list[tuple[bool, str]],
+    read: str,
+) -> None:
+    doctor, patient = await make_user(Role.DOCTOR), await make_user()
+    location = (await book(client, patient, start=1, doctor=doctor)).headers["location"]
+    statements.clear()
+    reply = await client.get(
+        "/appointments" if read == "list" else location, headers=doctor.headers
+    )
+    assert reply.status_code == 200, reply.text
+    # The session check, the read, the audit event: each commits by itself (no BEGIN/COMMIT).
+    assert [autocommit for autocommit, _ in statements] == [True, True, True]
+    session_check, read_sql, audit_sql = (text for _, text in statements)
+    assert "JOIN sessions" in session_check
+    assert read_sql.lstrip().upper().startswith("SELECT")
+    assert "appointments" in read_sql
+    assert audit_sql.startswith("INSERT INTO audit_events")
+    action = "appointment.search" if read == "list" else "appointment.read"
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT actor_id::text, outcome, patient_ids::text[] FROM audit_events"
+            " WHERE action = %s",
+            (action,),
+        ).fetchone()
+    assert row == (doctor.id, 200, [patient.id])
