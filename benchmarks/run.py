@@ -204,7 +204,7 @@ class Bench:
         configured elsewhere, as in production, on the server's one CPU; and out of the box,
         where ``medai serve`` also starts the reference model server (a second interpreter
         starting beside the first), once on that one CPU and once on both."""
-        setups = (
+        setups: tuple[tuple[str, dict[str, str], int | str], ...] = (
             ("", self.ml_elsewhere, SERVER_CPU),
             ("_out_of_the_box", {}, SERVER_CPU),
             ("_out_of_the_box_two_cpus", {}, f"{SERVER_CPU},{LOAD_CPU}"),

@@ -3,7 +3,8 @@
 A use case opens an event with ``uow.audit.record(...)`` before it looks anything up, and adds
 the patients concerned once it knows them; the unit of work writes the event when it ends,
 with the outcome taken from how it ended (the success status, or the error's status and
-detail). A change and its audit event commit together; a read or a refusal is written after.
+detail). A change and its audit event commit together; a read or a refusal is written after
+(a read whose event cannot be written is not answered: ``UnitOfWork._write_audit``).
 Events never carry passwords, tokens or clinical free text.
 """
 

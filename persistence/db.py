@@ -234,7 +234,13 @@ class UnitOfWork:
             await self.audit_log.append(self.audit.context, events)
             await self.connection.commit()
             self._committed = True
-        except psycopg.Error:
+        except psycopg.Error as error:
+            if exc is None:
+                # A read that cannot be put on record is not answered: the reply the use case
+                # built is dropped and the client gets a 503 (or 500), never unaudited data.
+                _raise_if_outage(error, self.connection)
+                raise
+            # A refusal keeps its own answer; losing its event is logged, not escalated.
             log.exception("could not write %d audit event(s)", len(events))
 
     @cached_property

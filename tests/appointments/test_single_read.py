@@ -10,9 +10,10 @@ import psycopg
 import pytest
 
 from domain.model import Role
+from persistence.audit import AuditRepository
 from persistence.db import UnitOfWork
 from tests.appointments.conftest import book
-from tests.conftest import MakeUser
+from tests.conftest import MakeUser, assert_problem
 
 
 @pytest.fixture
@@ -59,3 +60,24 @@ async def test_a_read_is_one_statement_and_its_audit_event_commits_by_itself(
             (action,),
         ).fetchone()
     assert row == (doctor.id, 200, [patient.id])
+
+
+@pytest.mark.parametrize("read", ["list", "get"])
+async def test_a_read_that_cannot_be_put_on_record_is_not_answered(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    monkeypatch: pytest.MonkeyPatch,
+    read: str,
+) -> None:
+    doctor, patient = await make_user(Role.DOCTOR), await make_user()
+    location = (await book(client, patient, start=1, doctor=doctor)).headers["location"]
+
+    async def failing_append(*_args: Any) -> None:
+        raise psycopg.OperationalError("the audit INSERT failed")
+
+    monkeypatch.setattr(AuditRepository, "append", failing_append)
+    reply = await client.get(
+        "/appointments" if read == "list" else location, headers=doctor.headers
+    )
+    assert_problem(reply, 503)
+    assert patient.id not in reply.text

@@ -4,7 +4,7 @@ scripted misbehaving ML service on a real loopback port."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -25,7 +25,7 @@ CASE: dict[str, float] = dict(zip(FEATURE_NAMES, MALIGNANT["features"], strict=T
 async def infer(
     client: httpx.AsyncClient,
     who: Account,
-    features: dict[str, float] | None = None,
+    features: Mapping[str, object] | None = None,
     **extra: Any,
 ) -> httpx.Response:
     body = {"model": MODEL, "features": CASE if features is None else features, **extra}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -51,10 +51,11 @@ class Load:
             for _ in range(5000):
                 if self._stop.is_set():
                     return
-                for name, send in (
+                sends: tuple[tuple[str, Callable[[], httpx.Response]], ...] = (
                     ("me", lambda: client.get("/users/me", headers=self.headers)),
                     ("login", lambda: client.post("/auth/login", json=credentials)),
-                ):
+                )
+                for name, send in sends:
                     try:
                         status = send().status_code
                     except httpx.HTTPError as exc:

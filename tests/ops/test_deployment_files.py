@@ -9,7 +9,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from service.settings import Settings
 from tests.conftest import ROOT
@@ -28,7 +28,7 @@ class _Recorder(Mapping[str, str]):
         self.asked.add(key)
         raise KeyError(key)
 
-    def get(self, key: str, default: object = None) -> object:
+    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
         self.asked.add(key)
         return default
 

@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 from tests.conftest import ROOT
 from tests.ops.conftest import start_service
