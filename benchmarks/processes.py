@@ -4,9 +4,7 @@ bare baseline, each pinned to the server core, on loopback ports picked at rando
 from __future__ import annotations
 
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,20 +15,10 @@ from typing import IO, Any
 
 import httpx
 
+from modelserver.launcher import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_DEADLINE = 60.0
-
-
-def free_port() -> int:
-    for _ in range(100):
-        port = random.randint(20000, 40000)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 20000-40000")
 
 
 @dataclass

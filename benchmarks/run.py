@@ -30,8 +30,9 @@ import httpx
 from benchmarks import dataset, explain, loadgen, procstat, profile, report
 from benchmarks.dataset import Dataset, Shape
 from benchmarks.fixtures import Fixtures
-from benchmarks.processes import ROOT, Server, free_port, start_bare, start_service
+from benchmarks.processes import ROOT, Server, start_bare, start_service
 from benchmarks.scenarios import LOAD_CPU, SERVER_CPU, Result, Scenario, measure, scenarios
+from modelserver.launcher import free_port
 from service import embedded_db
 
 WORK_DIR = ROOT / "var" / "bench"

@@ -23,11 +23,11 @@ import pytest
 
 from domain.model import Role
 from modelserver import launcher
+from modelserver.launcher import free_port
 from persistence.schema import metadata
 from service import embedded_db, migrate
 from service.app import create_app
 from service.settings import Settings
-from tests.contract.live import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # One database per test process: several runs (developers, CI) may share the embedded server.

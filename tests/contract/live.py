@@ -7,10 +7,8 @@ URL, so it never starts an embedded server of its own; the caller owns that data
 from __future__ import annotations
 
 import os
-import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,24 +21,12 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from modelserver.launcher import free_port
 from service.embedded_db import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_DEADLINE = 120.0
 STOP_DEADLINE = 60.0
-
-
-def free_port() -> int:
-    """A port in 20000-40000 that nothing listens on right now."""
-    for _ in range(100):
-        port = random.randint(20000, 40000)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 20000-40000")
 
 
 @dataclass

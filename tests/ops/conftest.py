@@ -8,10 +8,8 @@ the suite. It is the production shape except for the database's origin.
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,24 +23,12 @@ import httpx
 import orjson
 import pytest
 
+from modelserver.launcher import free_port
 from tests.conftest import ROOT
 
 ADMIN_EMAIL = "ops-admin@example.org"
 ADMIN_PASSWORD = "correct horse battery staple"
 STARTUP_DEADLINE = 120.0
-
-
-def free_port() -> int:
-    """A port in 20000-40000 that nothing listens on right now."""
-    for _ in range(100):
-        port = random.randint(20000, 40000)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 20000-40000")
 
 
 @dataclass
