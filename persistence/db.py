@@ -169,9 +169,15 @@ class UnitOfWork:
         # getconn/putconn rather than the pool's connection() context manager: that one is an
         # async generator, and creating one per request is measurable on a hot path.
         self._conn = await self._database.acquire()
-        if self._autocommit:
-            await self._conn.set_autocommit(True)
+        await self._set_mode(self._conn)
         return self
+
+    async def _set_mode(self, conn: AsyncConnection[DictRow]) -> None:
+        # Set from what this unit needs, not from what the previous borrower left behind: a
+        # transaction unit on an autocommit connection would take FOR UPDATE locks that end
+        # with their statement. An attribute check when nothing needs changing.
+        if conn.autocommit != self._autocommit:
+            await conn.set_autocommit(self._autocommit)
 
     async def __aexit__(
         self,
@@ -187,8 +193,13 @@ class UnitOfWork:
                 try:
                     if self._autocommit:
                         # Each statement committed itself, the audit event's too.
-                        await self._write_audit(exc)
-                        await conn.set_autocommit(False)
+                        try:
+                            await self._write_audit(exc)
+                        finally:
+                            # Whatever happened, the pool must get back a connection in
+                            # transaction mode: in autocommit, the next unit's SELECT ... FOR
+                            # UPDATE would lock nothing.
+                            await self._leave_autocommit(conn)
                         return
                     if exc is not None and not self._committed:
                         await conn.rollback()
@@ -201,6 +212,14 @@ class UnitOfWork:
         finally:
             self._conn = None
             await self._database.release(conn)
+
+    @staticmethod
+    async def _leave_autocommit(conn: AsyncConnection[DictRow]) -> None:
+        try:
+            await conn.set_autocommit(False)
+        except psycopg.Error:
+            # Unusable anyway; closed, the pool discards it instead of lending it again.
+            await conn.close()
 
     @property
     def connection(self) -> AsyncConnection[DictRow]:
@@ -317,8 +336,7 @@ class UnitOfWork:
         self._conn = None
         await self._database.release(dead)
         self._conn = await self._database.acquire()
-        if self._autocommit:
-            await self._conn.set_autocommit(True)
+        await self._set_mode(self._conn)
         return self._conn
 
     async def _execute(self, text: str, params: dict[str, Any]) -> psycopg.AsyncCursor[DictRow]:

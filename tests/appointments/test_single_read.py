@@ -9,9 +9,10 @@ import httpx
 import psycopg
 import pytest
 
+from domain.audit import RequestContext
 from domain.model import Role
 from persistence.audit import AuditRepository
-from persistence.db import UnitOfWork
+from persistence.db import DatabaseUnavailable, UnitOfWork
 from tests.appointments.conftest import book
 from tests.conftest import MakeUser, assert_problem
 
@@ -81,3 +82,36 @@ async def test_a_read_that_cannot_be_put_on_record_is_not_answered(
     )
     assert_problem(reply, 503)
     assert patient.id not in reply.text
+
+
+async def test_a_single_read_that_fails_hands_its_connection_back_in_transaction_mode(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def failing_append(*_args: Any) -> None:
+        raise psycopg.OperationalError("the audit INSERT failed")
+
+    monkeypatch.setattr(AuditRepository, "append", failing_append)
+    database = app.runtime.database
+    lent: list[Any] = []
+
+    async def read() -> None:
+        async with database.single_read(RequestContext()) as uow:
+            uow.audit.record("appointment.read", "appointment")
+            lent.append(uow.connection)
+
+    with pytest.raises(DatabaseUnavailable):
+        await read()
+    # Left in autocommit, the next unit's SELECT ... FOR UPDATE would lock nothing.
+    assert not lent[0].autocommit
+
+
+async def test_a_unit_of_work_sets_its_own_mode_whatever_the_last_borrower_left(
+    app: Any,
+) -> None:
+    database = app.runtime.database
+    async with database.lookup() as lookup:
+        left = lookup.connection
+    await left.set_autocommit(True)  # as if a borrower had not restored it
+    for _ in range(database.pool.max_size):
+        async with database.unit_of_work() as uow:
+            assert not uow.connection.autocommit
