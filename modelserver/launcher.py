@@ -8,6 +8,7 @@ backend's event loop with it.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -86,7 +87,10 @@ def spawn(
     if _accepts(host, port):
         # Something already listens there: its readiness would pass for our child's.
         raise LaunchError(f"{host}:{port} is already in use")
-    command = [sys.executable, "-m", "modelserver", "--host", host, "--port", str(port)]
+    command = [
+        *(sys.executable, "-m", "modelserver", "--host", host, "--port", str(port)),
+        *("--parent-pid", str(os.getpid())),
+    ]
     # Output goes to our stderr: the child's logs belong with the backend's.
     # cwd: the package is importable whatever directory the backend was started from.
     process = subprocess.Popen([*command, "--log-level", log_level], cwd=_PROJECT_ROOT)  # noqa: S603
