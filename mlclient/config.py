@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
-def _allowed_models(names: Iterable[str]) -> frozenset[str]:
+def allowed_models(names: Iterable[str]) -> frozenset[str]:
     models = frozenset(names)
     for name in models:
         if not MODEL_NAME.fullmatch(name) or ".." in name:
@@ -52,9 +52,9 @@ class MLClientConfig:
     retry_jitter_seconds: float = 0.2
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "models", _allowed_models(self.models))
+        object.__setattr__(self, "models", allowed_models(self.models))
         if self.base_url is not None:
-            object.__setattr__(self, "base_url", _checked_base_url(self.base_url))
+            object.__setattr__(self, "base_url", checked_base_url(self.base_url))
         durations = (
             self.connect_timeout,
             self.read_timeout,
@@ -74,7 +74,7 @@ class MLClientConfig:
             raise ValueError("breaker_failure_threshold must be at least 1")
 
 
-def _checked_base_url(url: str) -> str:
+def checked_base_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"ML base URL must be http(s)://host[:port][/path], got {url!r}")

@@ -14,9 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NoReturn, TypeVar
-from urllib.parse import urlsplit
 
-from mlclient.config import MODEL_NAME
+from mlclient.config import allowed_models, checked_base_url
 
 T = TypeVar("T")
 
@@ -171,19 +170,16 @@ class Settings:
 
 
 def _check_ml(url: str | None, models: tuple[str, ...]) -> None:
-    # The same checks the ML client makes, here so that a bad value names its variable.
-    if url is not None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"MEDAI_ML_URL must be http(s)://host[:port][/path], got {url!r}")
-        if parts.query or parts.fragment or parts.username or parts.password:
-            raise ConfigError("MEDAI_ML_URL must not carry a query, fragment or credentials")
-    for name in models:
-        if not MODEL_NAME.fullmatch(name) or ".." in name:
-            raise ConfigError(
-                "MEDAI_ML_MODELS must list names of letters, digits, '.', '_' and '-', "
-                f"got {name!r}"
-            )
+    # The ML client's own checks, run here so that a bad value names its variable.
+    try:
+        if url is not None:
+            checked_base_url(url)
+    except ValueError as exc:
+        raise ConfigError(f"MEDAI_ML_URL: {exc}") from None
+    try:
+        allowed_models(models)
+    except ValueError as exc:
+        raise ConfigError(f"MEDAI_ML_MODELS: {exc}") from None
 
 
 def _check_secret(secret: str) -> None:
