@@ -52,6 +52,9 @@ def test_every_value_is_read_from_its_variable() -> None:
         ("MEDAI_ENV", "staging"),
         ("MEDAI_LOG_LEVEL", "verbose"),
         ("MEDAI_DB_CONNECT_TIMEOUT", "-1"),
+        ("MEDAI_ML_URL", "ftp://models.example"),
+        ("MEDAI_ML_URL", "http://user:secret@models.example"),
+        ("MEDAI_ML_MODELS", "breast-cancer ../admin"),
     ],
 )
 def test_a_malformed_or_out_of_range_value_is_refused_naming_its_variable(
