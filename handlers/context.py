@@ -11,10 +11,10 @@ from connexion.context import scope as _scope
 from domain.audit import RequestContext
 from domain.model import Caller
 from persistence.db import UnitOfWork
+from service.observability import REQUEST_ID_KEY
 from service.runtime import Runtime, from_scope
 
 JSON = {"Content-Type": "application/json"}
-REQUEST_ID_KEY = "medai.request_id"
 
 
 def runtime() -> Runtime:
@@ -43,7 +43,7 @@ def request_context(token_info: dict[str, Any] | None = None) -> RequestContext:
         actor_role=me.role.value if me else None,
         client_address=client_address(),
         user_agent=_request.headers.get("user-agent"),
-        request_id=_scope.get(REQUEST_ID_KEY) or _request.headers.get("x-request-id"),
+        request_id=request_id() or _request.headers.get("x-request-id"),
     )
 
 

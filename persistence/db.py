@@ -119,18 +119,12 @@ class Database:
     def unit_of_work(self, context: RequestContext | None = None) -> UnitOfWork:
         return UnitOfWork(self, context)
 
-    def lookup(self) -> UnitOfWork:
-        """A unit of work for one read statement, without a transaction around it: the
-        statement is atomic by itself, so BEGIN and ROLLBACK would be two round trips for
-        nothing. For the per-request session check; it cannot commit."""
-        return UnitOfWork(self, None, autocommit=True)
-
     def single_read(self, context: RequestContext | None = None) -> UnitOfWork:
-        """A ``lookup`` for a use case that reads with one statement and is audited: its
-        audit event is then a statement of its own that commits by itself. Three round trips
-        instead of five (BEGIN, read, INSERT, COMMIT): the price of auditing a read becomes
-        one INSERT. Only for one-statement reads: two statements here would not share a
-        snapshot."""
+        """A unit of work for a use case that reads with one statement (the per-request
+        session check, an appointment read): no transaction around it, since the statement is
+        atomic by itself and BEGIN and COMMIT would be two round trips for nothing; its audit
+        event, if any, is a statement of its own that commits by itself. Only for one-statement
+        reads: two statements here would not share a snapshot. It cannot commit."""
         return UnitOfWork(self, context, autocommit=True)
 
     async def schema_revision(self) -> str | None:
@@ -229,7 +223,7 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         if self._autocommit:
-            raise RuntimeError("a lookup or single read has no transaction to commit")
+            raise RuntimeError("a single read has no transaction to commit")
         await self.audit_log.append(self.audit.context, self.audit.take())
         try:
             await self.connection.commit()

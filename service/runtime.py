@@ -15,6 +15,7 @@ from mlclient import MLClient, MLClientConfig
 from persistence.db import Database
 from service import migrate
 from service.settings import Settings
+from service.verified_tokens import VerifiedTokens
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,8 @@ class Runtime:
     settings: Settings
     database: Database
     tokens: TokenService
+    # Access tokens already verified, until they expire (the session check still runs).
+    verified_tokens: VerifiedTokens
     auth: AuthService
     expected_revision: str
     predictor: Predictor
@@ -61,6 +64,7 @@ class Runtime:
             settings=settings,
             database=database,
             tokens=tokens,
+            verified_tokens=VerifiedTokens(tokens.decode_access),
             auth=auth,
             expected_revision=migrate.head_revision(),
             predictor=Predictor(MLClient(ml_client_config(settings)), ml_observer),

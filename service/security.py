@@ -10,28 +10,17 @@ change or a password change end older tokens immediately, on every instance.
 from __future__ import annotations
 
 import logging
-import weakref
 from typing import Any
 
 from connexion.exceptions import ProblemException
 
-from domain.tokens import InvalidToken, TokenService
+from domain.tokens import InvalidToken
 from persistence.db import DatabaseUnavailable
 from service.runtime import from_scope
-from service.verified_tokens import VerifiedTokens
 
 log = logging.getLogger(__name__)
 
 _CACHE_KEY = "medai.token_info"
-# One memo per token service (per app: tests build several with different secrets).
-_MEMOS: weakref.WeakKeyDictionary[TokenService, VerifiedTokens] = weakref.WeakKeyDictionary()
-
-
-def _verified(tokens: TokenService) -> VerifiedTokens:
-    memo = _MEMOS.get(tokens)
-    if memo is None:
-        memo = _MEMOS[tokens] = VerifiedTokens(tokens.decode_access)
-    return memo
 
 
 async def token_info(token: str, request: Any) -> dict[str, Any] | None:
@@ -44,12 +33,12 @@ async def token_info(token: str, request: Any) -> dict[str, Any] | None:
         return cached[1]  # type: ignore[no-any-return]
     runtime = from_scope(scope)
     try:
-        claims = _verified(runtime.tokens).claims(token)
+        claims = runtime.verified_tokens.claims(token)
     except InvalidToken as exc:
         log.info("access token refused: %s", exc)
         return None
     try:
-        async with runtime.database.lookup() as uow:
+        async with runtime.database.single_read() as uow:
             state = await uow.users.session_state(claims.user_id, claims.session_id)
     except DatabaseUnavailable:
         raise ProblemException(

@@ -21,7 +21,7 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 
 async def _backend_pid(database: Database) -> int:
-    async with database.lookup() as uow:
+    async with database.single_read() as uow:
         pid: int = await uow.fetch_value_text("SELECT pg_backend_pid()")
     return pid
 
@@ -32,14 +32,14 @@ def _terminate(database_url: str, pid: int) -> None:
 
 
 async def test_a_lookup_runs_outside_a_transaction_and_cannot_commit(database: Database) -> None:
-    async with database.lookup() as uow:
+    async with database.single_read() as uow:
         assert uow.connection.autocommit
         with pytest.raises(RuntimeError, match="no transaction"):
             await uow.commit()
 
 
 async def test_the_connection_a_lookup_used_runs_transactions_again(database: Database) -> None:
-    async with database.lookup() as uow:
+    async with database.single_read() as uow:
         await uow.fetch_value_text("SELECT 1")
 
     async with database.unit_of_work() as uow:
@@ -49,7 +49,7 @@ async def test_the_connection_a_lookup_used_runs_transactions_again(database: Da
 
 
 async def test_sessions_see_timestamps_in_utc(database: Database) -> None:
-    async with database.lookup() as uow:
+    async with database.single_read() as uow:
         assert await uow.fetch_value_text("SHOW TimeZone") == "UTC"
 
 

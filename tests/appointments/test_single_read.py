@@ -109,8 +109,8 @@ async def test_a_unit_of_work_sets_its_own_mode_whatever_the_last_borrower_left(
     app: Any,
 ) -> None:
     database = app.runtime.database
-    async with database.lookup() as lookup:
-        left = lookup.connection
+    async with database.single_read() as read:
+        left = read.connection
     await left.set_autocommit(True)  # as if a borrower had not restored it
     for _ in range(database.pool.max_size):
         async with database.unit_of_work() as uow:
