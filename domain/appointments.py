@@ -14,6 +14,7 @@ import orjson
 from domain import appointment_rules as rules
 from domain import paging
 from domain.appointment_rules import Parties, Status
+from domain.audit import AuditEvent
 from domain.errors import (
     Conflict,
     InvalidRequest,
@@ -24,9 +25,10 @@ from domain.errors import (
 )
 from domain.model import JSON_OPTIONS, Caller, Role, utc_iso
 from persistence.appointments import ListQuery, SlotTaken
-from persistence.db import UnitOfWork
+from persistence.db import Contention, UnitOfWork
 
 MAX_PAGE = 100
+CONTENTION_RETRIES = 2
 
 
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -105,6 +107,31 @@ async def book(
     patient_id, doctor_id = rules.booking_parties(caller, booking.patient_id, booking.doctor_id)
     uow.audit.concerns(patient_id)
     rules.check_times(booking.start_at, booking.end_at, _now())
+    # Two bookings of overlapping slots insert, then each waits on the other's row for its
+    # exclusion check: PostgreSQL aborts one of them (deadlock). Done again, its insert waits
+    # for the other booking and gets the real answer (409, or 201 if that one failed).
+    for _ in range(CONTENTION_RETRIES):
+        try:
+            return await _book_once(
+                uow, caller, booking, event, patient_id, doctor_id, idempotency_key, request_body
+            )
+        except Contention:
+            await uow.rollback()
+    return await _book_once(
+        uow, caller, booking, event, patient_id, doctor_id, idempotency_key, request_body
+    )
+
+
+async def _book_once(
+    uow: UnitOfWork,
+    caller: Caller,
+    booking: Booking,
+    event: AuditEvent,
+    patient_id: UUID,
+    doctor_id: UUID,
+    idempotency_key: str | None,
+    request_body: Mapping[str, Any] | None,
+) -> Created:
     if idempotency_key is not None:
         request_hash = hashlib.sha256(orjson.dumps(request_body, option=orjson.OPT_SORT_KEYS))
         if not await uow.idempotency.claim(caller.id, idempotency_key, request_hash.digest()):

@@ -39,6 +39,12 @@ class DatabaseUnavailable(Exception):
     """The database could not be reached in time; the request may be retried later."""
 
 
+class Contention(DatabaseUnavailable):
+    """PostgreSQL aborted the transaction to break a deadlock (or a serialization conflict)
+    with a concurrent one; run again, it may well succeed. A use case that expects such races
+    retries; elsewhere it is answered like an outage (503, retry later)."""
+
+
 def _raise_if_outage(exc: psycopg.Error, conn: AsyncConnection[Any]) -> None:
     """OperationalError is psycopg's "the server or the link failed" (AdminShutdown, a closed
     connection, a timeout); any other error on a connection that is no longer usable is the
@@ -352,6 +358,8 @@ class UnitOfWork:
             # Any text field of any request can carry it: one answer (400) for all of them.
             if isinstance(exc, psycopg.DataError) and _holds_nul(params):
                 raise InvalidRequest(NUL_REFUSED) from None
+            if isinstance(exc, psycopg.errors.TransactionRollback) and not conn.broken:
+                raise Contention(str(exc)) from exc
             _raise_if_outage(exc, conn)
             raise
         finally:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
+import pytest
 
 from domain.model import Role
+from persistence.appointments import AppointmentRepository
+from persistence.db import Contention
 from tests.appointments.conftest import at, book
 from tests.conftest import MakeUser, assert_problem
 
@@ -141,3 +145,31 @@ async def test_twenty_concurrent_bookings_of_one_slot_give_one_success(
     )
     statuses = sorted(reply.status_code for reply in replies)
     assert statuses == [201] + [409] * 19
+
+
+async def test_a_booking_aborted_by_a_deadlock_is_done_again(
+    client: httpx.AsyncClient, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL breaks a deadlock between two bookings of overlapping slots by aborting one;
+    that one is run again (here the abort is simulated once) instead of answering 503."""
+    doctor, patient = await make_user(Role.DOCTOR), await make_user()
+    real_add = AppointmentRepository.add
+    aborted: list[bool] = []
+
+    async def add_once_aborted(self: AppointmentRepository, **values: Any) -> Any:
+        if not aborted:
+            aborted.append(True)
+            raise Contention("deadlock detected")
+        return await real_add(self, **values)
+
+    monkeypatch.setattr(AppointmentRepository, "add", add_once_aborted)
+    # With an Idempotency-Key: the claim the aborted attempt made was rolled back with it.
+    reply = await client.post(
+        "/appointments",
+        json={"doctor_id": doctor.id, "start_at": at(5), "end_at": at(5.5)},
+        headers={**patient.headers, "Idempotency-Key": "deadlocked-once"},
+    )
+    assert reply.status_code == 201, reply.text
+    assert aborted == [True]
+    listed = await client.get("/appointments", headers=patient.headers)
+    assert [item["id"] for item in listed.json()["items"]] == [reply.json()["id"]]
