@@ -98,10 +98,16 @@ async def _measure(build: Callable[[], Any], requests: list[tuple[str, str]], co
             raise RuntimeError(message)
 
     lifespan = asyncio.create_task(app({"type": "lifespan", "state": {}}, receive, send))
-    await started.wait()
+    waiting = asyncio.create_task(started.wait())
+    await asyncio.wait({lifespan, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    if lifespan.done():  # start-up failed: its exception, instead of waiting forever
+        waiting.cancel()
+        lifespan.result()
+        raise RuntimeError("the app's lifespan ended during start-up")
     try:
         for token, target in requests[:50]:  # warm-up: prepared statements, caches
-            assert await _call(app, token, target) == 200
+            if await _call(app, token, target) != 200:
+                raise RuntimeError(f"{target}: not 200 during the warm-up")
         gc.collect()
         cpu = time.process_time()
         for n in range(count):
@@ -124,8 +130,12 @@ def main() -> int:
     )
     args = parser.parse_args()
 
+    from service import logs
     from service.app import create_app
     from service.settings import Settings
+
+    # As `medai serve` does: without it the access log line is never written (INFO is off).
+    logs.configure("info")
 
     postgres = embedded_db.start(WORK_DIR)
     shape = dataset.SMALL
