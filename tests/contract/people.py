@@ -17,9 +17,8 @@ from typing import Any
 
 import httpx
 
+# The two patients are peers in schemathesis.toml: one's reads are replayed as the other's.
 PATIENT_A, PATIENT_B, DOCTOR, ADMIN = "patient-a", "patient-b", "doctor", "admin"
-# Two patients must never see each other's objects: Schemathesis replays one's reads as the other.
-PEERS = (PATIENT_A, PATIENT_B)
 
 
 @dataclass

@@ -16,6 +16,8 @@ from typing import Any
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
+from modelserver.launcher import free_port
+
 MODEL = "breast-cancer"
 
 
@@ -159,7 +161,4 @@ async def _chunked(send: Send, chunk: bytes, count: int) -> None:
 
 def refused_port() -> int:
     """A loopback port nothing listens on (connections to it are refused)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    return free_port()
