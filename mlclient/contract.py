@@ -80,7 +80,8 @@ def _tensor_problem(
 ) -> str | None:
     if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME:
         return "tensor name must be a non-empty string"
-    if datatype not in DATATYPES:
+    # isinstance first: a list or an object from the wire is unhashable (TypeError, a 500).
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
         return f"tensor {name!r}: unknown datatype {datatype!r}"
     if len(shape) > MAX_DIMS or not all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
@@ -214,8 +215,11 @@ def _spec(value: object, what: str) -> TensorSpec:
     tensor = _object(value, what)
     name = _string(tensor, "name", what)
     shape = _list(tensor, "shape", f"{what} {name!r}", MAX_DIMS)
-    if tensor.get("datatype") not in DATATYPES or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= -1 for d in shape
+    datatype = tensor.get("datatype")
+    if (
+        not isinstance(datatype, str)
+        or datatype not in DATATYPES
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= -1 for d in shape)
     ):
         raise _violation(f"{what} {name!r}: bad datatype or shape")
     return TensorSpec(name, str(tensor["datatype"]), tuple(shape))
