@@ -53,6 +53,13 @@ def _raise_if_outage(exc: psycopg.Error, conn: AsyncConnection[Any]) -> None:
         raise DatabaseUnavailable(str(exc)) from exc
 
 
+def _rolled_back(exc: psycopg.Error) -> bool:
+    """SQLSTATE class 40, "transaction rollback": a serialization failure (40001) or a
+    deadlock (40P01). By the code, not the class: psycopg files ``DeadlockDetected`` under
+    ``OperationalError``, not ``TransactionRollback``."""
+    return (exc.sqlstate or "").startswith("40")
+
+
 NUL_REFUSED = "Text may not contain the NUL character (U+0000)."
 
 
@@ -358,7 +365,7 @@ class UnitOfWork:
             # Any text field of any request can carry it: one answer (400) for all of them.
             if isinstance(exc, psycopg.DataError) and _holds_nul(params):
                 raise InvalidRequest(NUL_REFUSED) from None
-            if isinstance(exc, psycopg.errors.TransactionRollback) and not conn.broken:
+            if _rolled_back(exc) and not conn.broken:
                 raise Contention(str(exc)) from exc
             _raise_if_outage(exc, conn)
             raise

@@ -3,12 +3,13 @@ while idle replaced before a request's first statement, never in the middle of i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
 
-from persistence.db import Database, DatabaseUnavailable
+from persistence.db import Contention, Database, DatabaseUnavailable
 
 
 @pytest.fixture
@@ -95,3 +96,32 @@ async def test_a_connection_that_dies_after_work_began_fails_the_unit_of_work(
     with pytest.raises(DatabaseUnavailable):
         await work_interrupted_by_a_restart()
     assert await _backend_pid(database) > 0
+
+
+async def test_a_deadlock_is_contention_to_retry_not_an_outage(database_url: str) -> None:
+    """The real thing, not a stand-in exception: PostgreSQL's deadlock error (40P01) is what
+    a booking retries on. psycopg files it under OperationalError, where outages live too."""
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute("DROP TABLE IF EXISTS deadlock_probe")
+        admin.execute("CREATE TABLE deadlock_probe (id int PRIMARY KEY, n int NOT NULL)")
+        admin.execute("INSERT INTO deadlock_probe VALUES (1, 0), (2, 0)")
+    one = "UPDATE deadlock_probe SET n = n + 1 WHERE id = 1 RETURNING n"
+    two = "UPDATE deadlock_probe SET n = n + 1 WHERE id = 2 RETURNING n"
+    database = Database(database_url, pool_size=2)
+    await database.open()
+    try:
+        async with database.unit_of_work() as first, database.unit_of_work() as second:
+            # The second one checks for the deadlock first, so it is the one aborted.
+            await second.fetch_value_text("SELECT set_config('deadlock_timeout', '20ms', true)")
+            await first.fetch_value_text(one)
+            await second.fetch_value_text(two)
+            waiting = asyncio.create_task(first.fetch_value_text(two))
+            await asyncio.sleep(0.1)
+            with pytest.raises(Contention, match="deadlock"):
+                await second.fetch_value_text(one)
+            await second.rollback()
+            await waiting  # the survivor goes on once the other let go
+    finally:
+        await database.close()
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute("DROP TABLE deadlock_probe")
