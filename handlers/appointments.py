@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from connexion.context import request
-
 from domain import appointments
 from domain.appointments import Booking, Search, etag, parse_time
-from handlers.context import JSON, caller, single_read, unit_of_work
+from handlers.context import JSON, caller, header, single_read, unit_of_work
 
 Reply = tuple[dict[str, Any] | None, int, dict[str, str]]
 
@@ -37,7 +35,7 @@ async def list_appointments(token_info: dict[str, Any], limit: int, **query: Any
 
 async def create_appointment(body: dict[str, Any], token_info: dict[str, Any]) -> Reply:
     """Book an appointment."""
-    key = request.headers.get("Idempotency-Key")
+    key = header("idempotency-key")
     async with unit_of_work(token_info) as uow:
         created = await appointments.book(
             uow,
@@ -69,7 +67,7 @@ async def update_appointment(
             caller(token_info),
             UUID(appointment_id),
             body,
-            request.headers.get("If-Match"),
+            header("if-match"),
         )
     return updated, 200, _headers(updated)
 

@@ -5,20 +5,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from connexion.context import request as _request
-from connexion.context import scope as _scope
+from starlette.types import Scope
 
 from domain.audit import RequestContext
 from domain.model import Caller
 from persistence.db import UnitOfWork
 from service.observability import REQUEST_ID_KEY
-from service.runtime import Runtime, from_scope
+from service.runtime import REQUEST_SCOPE, Runtime, from_scope
 
 JSON = {"Content-Type": "application/json"}
 
 
+def _scope() -> Scope:
+    return REQUEST_SCOPE.get()
+
+
 def runtime() -> Runtime:
-    return from_scope(_scope)
+    return from_scope(_scope())
+
+
+def header(name: str) -> str | None:
+    """A request header by its lower-case name, read from the scope: Connexion's ``request``
+    proxy builds two request objects for every attribute read."""
+    key = name.encode("latin-1")
+    for field, value in _scope()["headers"]:
+        if field == key:
+            return str(value.decode("latin-1"))
+    return None
 
 
 def caller(token_info: dict[str, Any]) -> Caller:
@@ -26,13 +39,13 @@ def caller(token_info: dict[str, Any]) -> Caller:
 
 
 def client_address() -> str | None:
-    client = _scope.get("client")
+    client = _scope().get("client")
     return str(client[0]) if client else None
 
 
 def request_id() -> str | None:
     """The id the observability middleware gave this request (sent on to the ML service)."""
-    value = _scope.get(REQUEST_ID_KEY)
+    value = _scope().get(REQUEST_ID_KEY)
     return str(value) if value else None
 
 
@@ -42,8 +55,8 @@ def request_context(token_info: dict[str, Any] | None = None) -> RequestContext:
         actor_id=me.id if me else None,
         actor_role=me.role.value if me else None,
         client_address=client_address(),
-        user_agent=_request.headers.get("user-agent"),
-        request_id=request_id() or _request.headers.get("x-request-id"),
+        user_agent=header("user-agent"),
+        request_id=request_id() or header("x-request-id"),
     )
 
 

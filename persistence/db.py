@@ -180,9 +180,10 @@ class UnitOfWork:
         return self
 
     async def _set_mode(self, conn: AsyncConnection[DictRow]) -> None:
-        # Set from what this unit needs, not from what the previous borrower left behind: a
-        # transaction unit on an autocommit connection would take FOR UPDATE locks that end
-        # with their statement. An attribute check when nothing needs changing.
+        # Set from what this unit needs, not from what the previous borrower left behind
+        # (every checkout comes through here): a transaction unit on an autocommit connection
+        # would take FOR UPDATE locks that end with their statement. An attribute check when
+        # nothing needs changing, which is the common case of reads following reads.
         if conn.autocommit != self._autocommit:
             await conn.set_autocommit(self._autocommit)
 
@@ -199,14 +200,10 @@ class UnitOfWork:
             if not conn.closed:
                 try:
                     if self._autocommit:
-                        # Each statement committed itself, the audit event's too.
-                        try:
-                            await self._write_audit(exc)
-                        finally:
-                            # Whatever happened, the pool must get back a connection in
-                            # transaction mode: in autocommit, the next unit's SELECT ... FOR
-                            # UPDATE would lock nothing.
-                            await self._leave_autocommit(conn)
+                        # Each statement committed itself, the audit event's too. The
+                        # connection goes back in autocommit: the next unit sets the mode it
+                        # needs on checkout (``_set_mode``), so reads in a row switch nothing.
+                        await self._write_audit(exc)
                         return
                     if exc is not None and not self._committed:
                         await conn.rollback()
@@ -219,14 +216,6 @@ class UnitOfWork:
         finally:
             self._conn = None
             await self._database.release(conn)
-
-    @staticmethod
-    async def _leave_autocommit(conn: AsyncConnection[DictRow]) -> None:
-        try:
-            await conn.set_autocommit(False)
-        except psycopg.Error:
-            # Unusable anyway; closed, the pool discards it instead of lending it again.
-            await conn.close()
 
     @property
     def connection(self) -> AsyncConnection[DictRow]:

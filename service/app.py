@@ -11,19 +11,23 @@ from pathlib import Path
 from typing import Any
 
 from connexion import AsyncApp
-from connexion.middleware import MiddlewarePosition
+from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
+from connexion.middleware.request_validation import RequestValidationMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import formats, heap, metrics, problems, security, signatures
+from service.binding import PlannedApp
 from service.hardening import HardeningMiddleware
 from service.jsonifier import OrjsonJsonifier
 from service.methods import MethodGuard, spec_paths
 from service.observability import ObservabilityMiddleware, operation_routes
-from service.reference import ReferencePage
-from service.runtime import SCOPE_KEY, Runtime
+from service.reference import DOCS_PATH, SPEC_PATH, ReferencePage, SpecPages
+from service.runtime import REQUEST_SCOPE, SCOPE_KEY, Runtime
 from service.settings import EMBEDDED_ML_URL_VARIABLE, EMBEDDED_URL_VARIABLE, Settings
+from service.validation import PlannedRequestValidation
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +38,8 @@ REFERENCE_FILE = "reference.html"
 
 class RuntimeMiddleware:
     """Puts the runtime in every request's scope, where the security function, handlers and
-    error handlers find it (no module-level globals)."""
+    error handlers find it (no module-level globals), and makes the scope the current
+    request's for the handlers (``REQUEST_SCOPE``)."""
 
     def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
@@ -42,7 +47,19 @@ class RuntimeMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope[SCOPE_KEY] = self.runtime
+        REQUEST_SCOPE.set(scope)
         await self.app(scope, receive, send)
+
+
+def _connexion_middlewares() -> list[Any]:
+    """Connexion's middlewares, two of them with the work that depends only on the operation
+    done once at start-up instead of on every request (benchmarks/profiles.md). A new list per
+    app: Connexion inserts the app's own middlewares into it."""
+    replaced = {
+        SwaggerUIMiddleware: SpecPages,
+        RequestValidationMiddleware: PlannedRequestValidation,
+    }
+    return [replaced.get(m, m) for m in ConnexionMiddleware.default_middlewares]
 
 
 def create_app(settings: Settings, database_url: str) -> AsyncApp:
@@ -64,11 +81,13 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
         finally:
             await runtime.stop()
 
-    app = AsyncApp(
+    app = PlannedApp(
         __name__,
         specification_dir=SPEC_DIR,
         jsonifier=OrjsonJsonifier(),
         lifespan=lifespan,
+        middlewares=_connexion_middlewares(),
+        security_map=security.SECURITY_MAP,
     )
     signatures.freeze(security.token_info)  # named by the spec's x-tokenInfoFunc
     app.add_api(
@@ -77,7 +96,7 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
         strict_validation=True,
         validate_responses=settings.validate_responses,
         swagger_ui_options=SwaggerUIOptions(
-            swagger_ui=settings.swagger_ui, swagger_ui_path="/docs", spec_path="/openapi.json"
+            swagger_ui=settings.swagger_ui, swagger_ui_path=DOCS_PATH, spec_path=SPEC_PATH
         ),
     )
     # First added is outermost: request id, access log and metrics cover every reply,

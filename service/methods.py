@@ -54,11 +54,23 @@ def spec_paths(spec_file: Path) -> list[PathMethods]:
 class MethodGuard:
     def __init__(self, app: ASGIApp, paths: list[PathMethods]) -> None:
         self.app = app
-        self.paths = paths
+        # Concrete paths by a dictionary lookup; only templated ones need their patterns, in
+        # the spec's order. Concrete before templated either way, as OpenAPI matches.
+        self.concrete = {p.template: p for p in paths if "{" not in p.template}
+        self.templated = [p for p in paths if "{" in p.template]
+
+    def _match(self, path: str) -> PathMethods | None:
+        concrete = self.concrete.get(path)
+        if concrete is not None:
+            return concrete
+        for candidate in self.templated:
+            if candidate.pattern.fullmatch(path):
+                return candidate
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            path = next((p for p in self.paths if p.pattern.fullmatch(scope["path"])), None)
+            path = self._match(scope["path"])
             if path is not None and not path.takes(scope["method"]):
                 await self._refuse(path, scope["method"], send)
                 return

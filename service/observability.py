@@ -2,7 +2,7 @@
 
 One pure ASGI middleware, placed before Connexion's exception middleware so that error replies
 pass through it too. It runs on every request, so it stays lean: no per-request objects beyond
-a send wrapper and the log record, label children cached per (operation, method, status).
+a send wrapper and the access line, label children cached per (operation, method, status).
 
 ``/metrics`` is answered here, outside the spec: Prometheus' ``text/plain; version=…`` content
 type cannot be described in the contract without tripping the response checks.
@@ -10,7 +10,6 @@ type cannot be described in the contract without tripping the response checks.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Mapping
@@ -22,7 +21,7 @@ import yaml  # type: ignore[import-untyped]
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
-from service.logs import ACCESS_LOGGER
+from service.logs import AccessLog
 from service.resolver import snake_case
 
 REQUEST_ID_KEY = "medai.request_id"
@@ -37,8 +36,6 @@ _VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 # Anything else in the method label would let a client create series at will.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _HTTP_METHODS = frozenset(method.lower() for method in _METHODS)
-
-log = logging.getLogger(ACCESS_LOGGER)
 
 
 def operation_routes(spec_file: Path) -> dict[str, tuple[str, str]]:
@@ -76,6 +73,7 @@ class ObservabilityMiddleware:
         self.routes: dict[str, tuple[str | None, str | None]] = dict(routes)
         self.serve_metrics = serve_metrics
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self.access_log = AccessLog()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -136,21 +134,18 @@ class ObservabilityMiddleware:
                 self._children[key] = children
             children[0].inc()
             children[1].observe(seconds)
-        if log.isEnabledFor(logging.INFO):
+        if self.access_log.enabled:
             context = extensions.get("connexion_context")
-            log.info(
-                "request",
-                extra={
-                    "fields": {
-                        "method": method,
-                        "route": route,
-                        "operation": operation,
-                        "status": status,
-                        "duration_ms": round(seconds * 1000, 3),
-                        "request_id": rid,
-                        "user_id": context.get("user") if context else None,
-                    }
-                },
+            self.access_log.write(
+                {
+                    "method": method,
+                    "route": route,
+                    "operation": operation,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                    "request_id": rid,
+                    "user_id": context.get("user") if context else None,
+                }
             )
 
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from starlette.responses import FileResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.problems import problem_bytes
 
-REFERENCE_PATH = "/docs/reference"
+DOCS_PATH = "/docs"
+SPEC_PATH = "/openapi.json"
+REFERENCE_PATH = f"{DOCS_PATH}/reference"
+_SPEC_PATHS = frozenset({SPEC_PATH, SPEC_PATH.removesuffix(".json") + ".yaml"})
 NOT_BUILT = (
     "The HTML reference has not been built: run `npm ci && npm run docs` in clients/typescript."
 )
@@ -50,3 +54,28 @@ def _problem(
         headers=headers,
         media_type="application/problem+json",
     )
+
+
+class SpecPages(SwaggerUIMiddleware):  # type: ignore[misc]
+    """Connexion's Swagger UI middleware (the spec as JSON and YAML, Swagger UI under
+    ``/docs``), entered only by requests for those pages.
+
+    Connexion's sends every request through two routers and a copy of the scope to find that
+    it serves none of them: about 2 % of an appointment list's CPU (benchmarks/profiles.md).
+    Its pages are known (the paths given to ``SwaggerUIOptions`` in the app factory), so every
+    other request goes straight on.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not _is_spec_page(scope):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def _is_spec_page(scope: Scope) -> bool:
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):  # behind a proxy that strips a prefix
+        path = path[len(root) :]
+    return path in _SPEC_PATHS or path == DOCS_PATH or path.startswith(DOCS_PATH + "/")

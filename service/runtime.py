@@ -4,8 +4,11 @@ started in the lifespan, reachable from requests through the ASGI scope."""
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+
+from starlette.types import Scope
 
 from domain.auth import AuthService, LoginThrottle
 from domain.passwords import PasswordHasher
@@ -20,6 +23,10 @@ from service.verified_tokens import VerifiedTokens
 log = logging.getLogger(__name__)
 
 SCOPE_KEY = "medai.runtime"
+
+REQUEST_SCOPE: ContextVar[Scope] = ContextVar("medai.request_scope")
+"""The scope of the request being handled (set by the app's runtime middleware): handlers read
+headers, the client address and the runtime from it."""
 
 
 @dataclass

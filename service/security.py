@@ -9,10 +9,13 @@ change or a password change end older tokens immediately, on every instance.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from connexion.exceptions import ProblemException
+from connexion.security import OAuthSecurityHandler
 
 from domain.tokens import InvalidToken
 from persistence.db import DatabaseUnavailable
@@ -58,3 +61,18 @@ async def token_info(token: str, request: Any) -> dict[str, Any] | None:
         info = {"sub": str(claims.user_id), "role": role, "scope": [role]}
     scope[_CACHE_KEY] = (token, info)
     return info
+
+
+class OAuthSecurity(OAuthSecurityHandler):  # type: ignore[misc]
+    """Connexion's OAuth2 handler, told once per function which keyword arguments it takes:
+    Connexion 3.3 inspects the token function's signature twice on every request."""
+
+    @staticmethod
+    @functools.cache
+    def _accepts_kwarg(func: Callable[..., Any], keyword: str) -> bool:
+        accepts: bool = OAuthSecurityHandler._accepts_kwarg(func, keyword)
+        return accepts
+
+
+SECURITY_MAP = {"oauth2": OAuthSecurity}
+"""For ``security_map``: the handler Connexion uses for the spec's OAuth2 scheme."""

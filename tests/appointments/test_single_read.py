@@ -84,25 +84,25 @@ async def test_a_read_that_cannot_be_put_on_record_is_not_answered(
     assert patient.id not in reply.text
 
 
-async def test_a_single_read_that_fails_hands_its_connection_back_in_transaction_mode(
+async def test_after_a_single_read_that_failed_units_of_work_still_run_in_a_transaction(
     app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def failing_append(*_args: Any) -> None:
         raise psycopg.OperationalError("the audit INSERT failed")
 
-    monkeypatch.setattr(AuditRepository, "append", failing_append)
     database = app.runtime.database
-    lent: list[Any] = []
-
-    async def read() -> None:
-        async with database.single_read(RequestContext()) as uow:
-            uow.audit.record("appointment.read", "appointment")
-            lent.append(uow.connection)
-
-    with pytest.raises(DatabaseUnavailable):
-        await read()
-    # Left in autocommit, the next unit's SELECT ... FOR UPDATE would lock nothing.
-    assert not lent[0].autocommit
+    with monkeypatch.context() as patched:
+        patched.setattr(AuditRepository, "append", failing_append)
+        with pytest.raises(DatabaseUnavailable):
+            async with database.single_read(RequestContext()) as uow:
+                uow.audit.record("appointment.read", "appointment")
+    # The failed read's connection went back in autocommit; whichever connection the next
+    # units get, a SELECT ... FOR UPDATE there must hold its lock until the unit ends.
+    for _ in range(database.pool.max_size):
+        async with database.unit_of_work() as uow:
+            await uow.fetch_value_text("SELECT 1")
+            assert not uow.connection.autocommit
+            assert uow.connection.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
 
 
 async def test_a_unit_of_work_sets_its_own_mode_whatever_the_last_borrower_left(
@@ -111,7 +111,7 @@ async def test_a_unit_of_work_sets_its_own_mode_whatever_the_last_borrower_left(
     database = app.runtime.database
     async with database.single_read() as read:
         left = read.connection
-    await left.set_autocommit(True)  # as if a borrower had not restored it
+    await left.set_autocommit(True)  # as a single read leaves it
     for _ in range(database.pool.max_size):
         async with database.unit_of_work() as uow:
             assert not uow.connection.autocommit

@@ -14,33 +14,45 @@ from tests.conftest import PASSWORD, MakeUser
 FIELDS = {"method", "route", "operation", "status", "duration_ms", "request_id", "user_id"}
 
 
+class Logged:
+    """What the service logged: records through ``logging``, and the access lines, which
+    ``AccessLog`` writes to stderr directly."""
+
+    def __init__(self, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]):
+        self.caplog = caplog
+        self.capsys = capsys
+        self.stderr = ""
+
+    def clear(self) -> None:
+        self.caplog.clear()
+        self.capsys.readouterr()
+        self.stderr = ""
+
+    def access_lines(self) -> list[dict[str, object]]:
+        self.stderr += self.capsys.readouterr().err
+        lines = [orjson.loads(line) for line in self.stderr.splitlines() if line.startswith("{")]
+        return [line for line in lines if line.get("logger") == ACCESS_LOGGER]
+
+    def everything(self) -> str:
+        """All the service wrote (the test's own HTTP client logs its URLs; not the service's)."""
+        formatter = JsonFormatter()
+        self.access_lines()  # reads what stderr holds so far
+        records = (
+            formatter.format(record)
+            for record in self.caplog.records
+            if not record.name.startswith(("httpx", "httpcore"))
+        )
+        return "\n".join([*records, self.stderr])
+
+
 @pytest.fixture
-def access_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+def access_log(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> Logged:
     caplog.set_level(logging.INFO)
-    return caplog
-
-
-def _access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
-    formatter = JsonFormatter()
-    return [
-        orjson.loads(formatter.format(record))
-        for record in caplog.records
-        if record.name == ACCESS_LOGGER
-    ]
-
-
-def _everything_logged(caplog: pytest.LogCaptureFixture) -> str:
-    """All the service wrote (the test's own HTTP client logs its URLs; not the service's)."""
-    formatter = JsonFormatter()
-    return "\n".join(
-        formatter.format(record)
-        for record in caplog.records
-        if not record.name.startswith(("httpx", "httpcore"))
-    )
+    return Logged(caplog, capsys)
 
 
 async def test_each_request_writes_one_line_with_its_fields(
-    client: httpx.AsyncClient, make_user: MakeUser, access_log: pytest.LogCaptureFixture
+    client: httpx.AsyncClient, make_user: MakeUser, access_log: Logged
 ) -> None:
     admin = await make_user("admin")
     other = await make_user("patient", login=False)
@@ -49,7 +61,7 @@ async def test_each_request_writes_one_line_with_its_fields(
         f"/users/{other.id}", headers={**admin.headers, "X-Request-ID": "log-1"}
     )
     assert reply.status_code == 200
-    [line] = _access_lines(access_log)
+    [line] = access_log.access_lines()
     assert line.keys() >= FIELDS
     assert line["method"] == "GET"
     assert line["route"] == "/users/{user_id}"
@@ -63,15 +75,15 @@ async def test_each_request_writes_one_line_with_its_fields(
 
 
 async def test_the_log_never_holds_tokens_passwords_or_query_values(
-    client: httpx.AsyncClient, make_user: MakeUser, access_log: pytest.LogCaptureFixture
+    client: httpx.AsyncClient, make_user: MakeUser, access_log: Logged
 ) -> None:
     admin = await make_user("admin")
     access_log.clear()
     login = await client.post("/auth/login", json={"email": admin.email, "password": PASSWORD})
     tokens = login.json()
     await client.get("/users", params={"q": "Petrova-Secret"}, headers=admin.headers)
-    logged = _everything_logged(access_log)
-    assert len(_access_lines(access_log)) == 2
+    logged = access_log.everything()
+    assert len(access_log.access_lines()) == 2
     for secret in (
         admin.token,
         tokens["access_token"],
@@ -83,11 +95,11 @@ async def test_the_log_never_holds_tokens_passwords_or_query_values(
 
 
 async def test_error_replies_are_logged_with_their_status(
-    client: httpx.AsyncClient, access_log: pytest.LogCaptureFixture
+    client: httpx.AsyncClient, access_log: Logged
 ) -> None:
     await client.get("/users/me", headers={"Authorization": "Bearer not-a-token"})
     await client.get("/no/such/path/alice@example.org")
-    refused, missing = _access_lines(access_log)
+    refused, missing = access_log.access_lines()
     assert (refused["status"], refused["operation"], refused["user_id"]) == (
         401,
         "getCurrentUser",
@@ -95,5 +107,5 @@ async def test_error_replies_are_logged_with_their_status(
     )
     # A path outside the spec is chosen by the client and may be personal: not logged.
     assert (missing["status"], missing["route"], missing["operation"]) == (404, None, None)
-    assert "alice@example.org" not in _everything_logged(access_log)
-    assert "not-a-token" not in _everything_logged(access_log)
+    assert "alice@example.org" not in access_log.everything()
+    assert "not-a-token" not in access_log.everything()
