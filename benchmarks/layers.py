@@ -15,7 +15,9 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import os
 import secrets
+import shutil
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -128,6 +130,11 @@ def main() -> int:
     parser.add_argument(
         "--stack-only", action="store_true", help="only the whole stack and the baseline"
     )
+    parser.add_argument(
+        "--only",
+        choices=("stack", "bare"),
+        help="measure one of the two and nothing else (benchmarks/instructions.py)",
+    )
     args = parser.parse_args()
 
     from service import logs
@@ -141,8 +148,11 @@ def main() -> int:
     shape = dataset.SMALL
     data = dataset.prepare(postgres.libpq_url("postgres"), postgres.libpq_url(shape.name), shape)
     secret = secrets.token_urlsafe(48)
-    files = Fixtures(data, secret, WORK_DIR / "layers").write_all()
+    # A folder of its own: benchmarks/instructions.py runs two of these at once.
+    folder = WORK_DIR / "layers" / str(os.getpid())
+    files = Fixtures(data, secret, folder).write_all()
     requests = _requests(files["patient_list"])
+    shutil.rmtree(folder)
     settings = Settings.from_env(
         {
             "MEDAI_ENV": "production",
@@ -160,16 +170,19 @@ def main() -> int:
 
         return bare_app.build(data.url, secret)
 
-    variants: dict[str, Variant] = {"whole stack": _nothing}
-    if not args.stack_only:
+    variants: dict[str, Variant] = {} if args.only == "bare" else {"whole stack": _nothing}
+    if not (args.stack_only or args.only):
         variants.update(VARIANTS)
-    figures: dict[str, list[float]] = {name: [] for name in [*variants, BARE]}
+    with_bare = args.only != "stack"
+    names = [*variants, BARE] if with_bare else [*variants]
+    figures: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(args.rounds):
         for name, variant in variants.items():
             with variant():
                 figures[name].append(uvloop.run(_measure(build, requests, args.count)))
-        figures[BARE].append(uvloop.run(_measure(build_bare, requests, args.count)))
-    base = statistics.median(figures["whole stack"])
+        if with_bare:
+            figures[BARE].append(uvloop.run(_measure(build_bare, requests, args.count)))
+    base = statistics.median(next(iter(figures.values())))
     print(
         f"patient list, {shape.appointments:,} appointments, CPU ms per request (median of "
         f"{args.rounds} x {args.count}):"
