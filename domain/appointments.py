@@ -285,6 +285,23 @@ async def update(
 ) -> dict[str, Any]:
     """Change an appointment, only if the client saw its current version (If-Match)."""
     uow.audit.record("appointment.update", "appointment", appointment_id)
+    # As for bookings: two changes moving into overlapping times can deadlock on the exclusion
+    # check; the one PostgreSQL aborted is run again from its lock and gets the real answer.
+    for _ in range(CONTENTION_RETRIES):
+        try:
+            return await _update_once(uow, caller, appointment_id, changes, if_match)
+        except Contention:
+            await uow.rollback()
+    return await _update_once(uow, caller, appointment_id, changes, if_match)
+
+
+async def _update_once(
+    uow: UnitOfWork,
+    caller: Caller,
+    appointment_id: UUID,
+    changes: dict[str, Any],
+    if_match: str | None,
+) -> dict[str, Any]:
     current = await uow.appointments.lock(appointment_id)
     if current is not None:
         uow.audit.concerns(current["patient_id"])

@@ -6,8 +6,11 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
 from domain.model import Role
+from persistence.appointments import AppointmentRepository
+from persistence.db import Contention
 from tests.appointments.conftest import at, book
 from tests.conftest import Account, MakeUser, assert_problem
 
@@ -46,6 +49,31 @@ async def test_two_concurrent_puts_with_the_same_if_match_give_one_200_and_one_4
         put(client, doctor, url, etag, notes="from clerk B"),
     )
     assert sorted(r.status_code for r in replies) == [200, 412]
+
+
+async def test_a_change_aborted_by_a_deadlock_is_done_again(
+    client: httpx.AsyncClient, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two reschedulings into overlapping times can deadlock on the exclusion check; the one
+    PostgreSQL aborts is run again (here the abort is simulated once) instead of a 503."""
+    doctor, patient = await make_user(Role.DOCTOR), await make_user()
+    created = await book(client, patient, start=1, doctor=doctor)
+    real_update = AppointmentRepository.update
+    aborted: list[bool] = []
+
+    async def update_once_aborted(self: AppointmentRepository, *args: Any) -> Any:
+        if not aborted:
+            aborted.append(True)
+            raise Contention("deadlock detected")
+        return await real_update(self, *args)
+
+    monkeypatch.setattr(AppointmentRepository, "update", update_once_aborted)
+    url = created.headers["location"]
+    moved = await put(client, patient, url, '"v1"', start_at=at(5), end_at=at(5.5))
+    assert moved.status_code == 200, moved.text
+    assert aborted == [True]
+    # Done once: the aborted attempt's change was rolled back with it.
+    assert (moved.json()["start_at"], moved.json()["version"]) == (at(5), 2)
 
 
 async def test_a_patient_reschedules_and_cancels_but_cannot_mark_arrival(
