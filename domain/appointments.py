@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import orjson
@@ -29,6 +29,8 @@ from persistence.db import Contention, UnitOfWork
 
 MAX_PAGE = 100
 CONTENTION_RETRIES = 2
+
+T = TypeVar("T")
 
 
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -107,19 +109,25 @@ async def book(
     patient_id, doctor_id = rules.booking_parties(caller, booking.patient_id, booking.doctor_id)
     uow.audit.concerns(patient_id)
     rules.check_times(booking.start_at, booking.end_at, _now())
-    # Two bookings of overlapping slots insert, then each waits on the other's row for its
-    # exclusion check: PostgreSQL aborts one of them (deadlock). Done again, its insert waits
-    # for the other booking and gets the real answer (409, or 201 if that one failed).
+    return await _settled(
+        uow,
+        lambda: _book_once(
+            uow, caller, booking, event, patient_id, doctor_id, idempotency_key, request_body
+        ),
+    )
+
+
+async def _settled(uow: UnitOfWork, attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run ``attempt`` again when PostgreSQL aborted it to break a deadlock. Two bookings (or
+    changes of time) of overlapping slots each write, then each waits on the other's row for
+    its exclusion check, and one is aborted; done again, its write waits for the other and
+    gets the real answer (409, or success if that one failed)."""
     for _ in range(CONTENTION_RETRIES):
         try:
-            return await _book_once(
-                uow, caller, booking, event, patient_id, doctor_id, idempotency_key, request_body
-            )
+            return await attempt()
         except Contention:
             await uow.rollback()
-    return await _book_once(
-        uow, caller, booking, event, patient_id, doctor_id, idempotency_key, request_body
-    )
+    return await attempt()
 
 
 async def _book_once(
@@ -285,14 +293,8 @@ async def update(
 ) -> dict[str, Any]:
     """Change an appointment, only if the client saw its current version (If-Match)."""
     uow.audit.record("appointment.update", "appointment", appointment_id)
-    # As for bookings: two changes moving into overlapping times can deadlock on the exclusion
-    # check; the one PostgreSQL aborted is run again from its lock and gets the real answer.
-    for _ in range(CONTENTION_RETRIES):
-        try:
-            return await _update_once(uow, caller, appointment_id, changes, if_match)
-        except Contention:
-            await uow.rollback()
-    return await _update_once(uow, caller, appointment_id, changes, if_match)
+    # Run again from its row lock if aborted by a deadlock.
+    return await _settled(uow, lambda: _update_once(uow, caller, appointment_id, changes, if_match))
 
 
 async def _update_once(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.types import Scope
 
 from domain.audit import RequestContext
@@ -25,13 +26,10 @@ def runtime() -> Runtime:
 
 
 def header(name: str) -> str | None:
-    """A request header by its lower-case name, read from the scope: Connexion's ``request``
-    proxy builds two request objects for every attribute read."""
-    key = name.encode("latin-1")
-    for field, value in _scope()["headers"]:
-        if field == key:
-            return str(value.decode("latin-1"))
-    return None
+    """A request header, read from the scope: Connexion's ``request`` proxy builds two request
+    objects for every attribute read."""
+    value: str | None = Headers(scope=_scope()).get(name)
+    return value
 
 
 def caller(token_info: dict[str, Any]) -> Caller:

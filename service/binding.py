@@ -39,7 +39,7 @@ from connexion.decorators.parameter import sanitized
 from connexion.exceptions import NonConformingResponseHeaders
 from connexion.jsonifier import Jsonifier
 from connexion.operations import AbstractOperation
-from connexion.utils import TYPE_MAP, is_json_mimetype
+from connexion.utils import TYPE_MAP, extract_content_type, is_json_mimetype
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -186,19 +186,12 @@ class Reply:
         body, status, headers = result
         if body is None:
             return Response(status_code=status, headers=headers)
-        media_type = _content_type(headers) or self.default
+        media_type = extract_content_type(headers) or self.default
         if media_type is None or media_type not in self.produces:
             log.error("%s replied in %r, not in %s", self.where, media_type, sorted(self.produces))
             raise NonConformingResponseHeaders()
         content = self.jsonifier.dumps(body) if is_json_mimetype(media_type) else body
         return Response(content, status_code=status, headers=headers, media_type=media_type)
-
-
-def _content_type(headers: Mapping[str, str]) -> str | None:
-    for name, value in headers.items():
-        if name.lower() == "content-type":
-            return value
-    return None
 
 
 class PlannedOperation:

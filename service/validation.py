@@ -32,9 +32,15 @@ class PlannedParameterValidator(ParameterValidator):  # type: ignore[misc]
     """``ParameterValidator`` keeping one JSON Schema validator per parameter: it lives as
     long as its operation here, not for one request."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._validators: dict[int, tuple[dict[str, Any], Draft4Validator]] = {}
+    def __init__(self, parameters: list[dict[str, Any]], *args: Any, **kwargs: Any) -> None:
+        super().__init__(parameters, *args, **kwargs)
+        # By identity: the parameter dicts are the operation's own, held by this validator.
+        self._validators = {
+            id(param): Draft4Validator(
+                param.get("schema", param), format_checker=Draft4Validator.FORMAT_CHECKER
+            )
+            for param in parameters
+        }
 
     def validate_parameter(
         self,
@@ -50,20 +56,10 @@ class PlannedParameterValidator(ParameterValidator):  # type: ignore[misc]
             )
             return message
         try:
-            self._validator(param).validate(value)
+            self._validators[id(param)].validate(value)
         except ValidationError as exception:
             return str(exception)
         return None
-
-    def _validator(self, param: dict[str, Any]) -> Draft4Validator:
-        # Keyed by identity: the parameter dicts are the operation's own, alive as long as
-        # this validator (kept beside the key so the id cannot be reused meanwhile).
-        cached = self._validators.get(id(param))
-        if cached is None:
-            schema = param.get("schema", param)
-            validator = Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
-            cached = self._validators[id(param)] = (param, validator)
-        return cached[1]
 
 
 class PlannedValidationOperation(RequestValidationOperation):  # type: ignore[misc]
