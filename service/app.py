@@ -24,7 +24,13 @@ from service.hardening import HardeningMiddleware
 from service.jsonifier import OrjsonJsonifier
 from service.methods import MethodGuard, spec_paths
 from service.observability import ObservabilityMiddleware, operation_routes
-from service.reference import DOCS_PATH, SPEC_PATH, ReferencePage, SpecPages
+from service.reference import (
+    DOCS_PATH,
+    SPEC_PATH,
+    ReferencePage,
+    SpecPages,
+    published_contract,
+)
 from service.runtime import REQUEST_SCOPE, SCOPE_KEY, Runtime
 from service.settings import EMBEDDED_ML_URL_VARIABLE, EMBEDDED_URL_VARIABLE, Settings
 from service.validation import PlannedRequestValidation
@@ -89,10 +95,13 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
         middlewares=_connexion_middlewares(),
         security_map=security.SECURITY_MAP,
     )
-    signatures.freeze(security.token_info)  # named by the spec's x-tokenInfoFunc
+    signatures.freeze(security.token_info)
+    # Connexion routes, validates and authenticates from the published contract, with the
+    # roles of each operation where its security middleware enforces them.
+    published = published_contract().document
     app.add_api(
-        SPEC_FILE,
-        resolver=signatures.SignatureCachingResolver(),
+        security.enforced(published),
+        resolver=signatures.SignatureCachingResolver(published),
         strict_validation=True,
         validate_responses=settings.validate_responses,
         swagger_ui_options=SwaggerUIOptions(

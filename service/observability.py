@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
 from service.logs import AccessLog
-from service.resolver import snake_case
+from service.resolver import handler_name
 
 REQUEST_ID_KEY = "medai.request_id"
 """Where the request id waits in the ASGI scope (for the ML client's outgoing header)."""
@@ -40,16 +40,14 @@ _HTTP_METHODS = frozenset(method.lower() for method in _METHODS)
 
 def operation_routes(spec_file: Path) -> dict[str, tuple[str, str]]:
     """Connexion's routing names the handler (``handlers.users.get_user``, by the same rule as
-    ``SnakeCaseResolver``); logs and metrics want the operationId and the path template."""
+    ``service.resolver``); logs and metrics want the operationId and the path template."""
     spec = yaml.safe_load(spec_file.read_text())
     routes: dict[str, tuple[str, str]] = {}
     for path, item in spec.get("paths", {}).items():
         for method, operation in item.items():
             if method not in _HTTP_METHODS or "operationId" not in operation:
                 continue
-            operation_id = operation["operationId"]
-            controller = operation.get("x-openapi-router-controller")
-            routes[f"{controller}.{snake_case(operation_id)}"] = (operation_id, path)
+            routes[handler_name(operation)] = (operation["operationId"], path)
     return routes
 
 

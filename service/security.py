@@ -1,21 +1,28 @@
-"""Turns a bearer token into the caller, for Connexion's security middleware.
+"""Turns a bearer token into the caller, and refuses callers whose role an operation does not
+list, for Connexion's security middleware.
 
-The spec declares one OAuth2 scheme whose scopes are the roles, so Connexion itself answers
-403 to a role the operation does not list (scopes on an ``http`` bearer scheme are ignored,
-Connexion issue #1515). The token's signature and claims are checked first, then the user's
-current role, active flag and session version are read from PostgreSQL: deactivation, a role
-change or a password change end older tokens immediately, on every instance.
+The published contract has a plain ``http``/``bearer`` scheme, and each operation open to some
+roles only lists them in ``x-roles``. Connexion ignores scopes on ``http`` schemes (issue
+#1515), so the app hands Connexion a copy of the contract (``enforced``) whose security
+requirements carry those roles, and its ``http`` bearer handler here (``RoleBearer``) checks the
+caller's role against them: one mechanism, from the spec, for every operation; no handler
+checks a role itself.
+
+The token's signature and claims are checked first, then the user's current role, active flag
+and session version are read from PostgreSQL: deactivation, a role change or a password change
+end older tokens immediately, on every instance.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from connexion.exceptions import ProblemException
-from connexion.security import OAuthSecurityHandler
+from connexion.security import NO_VALUE, BearerSecurityHandler
 
 from domain.tokens import InvalidToken
 from persistence.db import DatabaseUnavailable
@@ -63,16 +70,70 @@ async def token_info(token: str, request: Any) -> dict[str, Any] | None:
     return info
 
 
-class OAuthSecurity(OAuthSecurityHandler):  # type: ignore[misc]
-    """Connexion's OAuth2 handler, told once per function which keyword arguments it takes:
-    Connexion 3.3 inspects the token function's signature twice on every request."""
+ROLES = frozenset({"patient", "doctor", "admin"})
+ROLES_KEY = "x-roles"
+_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def enforced(published: Mapping[str, Any]) -> dict[str, Any]:
+    """The contract as Connexion is given it: the published document with each operation's
+    ``x-roles`` copied into its security requirements (as the scopes of the bearer scheme),
+    where ``RoleBearer`` finds them. Refuses a contract whose roles cannot be enforced."""
+    spec: dict[str, Any] = copy.deepcopy(dict(published))
+    default = spec.get("security", [])
+    for path, item in spec.get("paths", {}).items():
+        for method in _HTTP_METHODS:
+            operation = item.get(method)
+            if operation is None or ROLES_KEY not in operation:
+                continue
+            where = f"{method.upper()} {path}"
+            roles = operation[ROLES_KEY]
+            unknown = set(roles) - ROLES
+            if not roles or unknown:
+                raise ValueError(f"{where}: x-roles must name roles of {sorted(ROLES)}")
+            requirements = operation.get("security", default)
+            if not requirements or any(not requirement for requirement in requirements):
+                raise ValueError(f"{where}: x-roles on an operation open without a token")
+            operation["security"] = [
+                {scheme: list(roles) for scheme in requirement} for requirement in requirements
+            ]
+    return spec
+
+
+def _forbidden(roles: list[str]) -> ProblemException:
+    listed = " or ".join(roles)
+    return ProblemException(status=403, title="Forbidden", detail=f"Only a {listed} may do this.")
+
+
+class RoleBearer(BearerSecurityHandler):  # type: ignore[misc]
+    """Connexion's ``http`` bearer handler, with the caller's role checked against the roles
+    of the requirement (any one of them; none listed: any role)."""
+
+    def get_fn(
+        self, security_scheme: dict[str, Any], required_scopes: list[str] | None
+    ) -> Callable[[Any], Any]:
+        # Looked up here, when the app is built, so that a test may replace ``token_info``.
+        check = self._generic_check(token_info, "Provided token is not valid")
+        roles = list(required_scopes or [])
+
+        async def verify(request: Any) -> Any:
+            auth_type, token = self.get_auth_header_value(request)
+            if auth_type != "bearer":
+                return NO_VALUE
+            info = await check(request, token)
+            if roles and info["role"] not in roles:
+                raise _forbidden(roles)
+            return info
+
+        return verify
 
     @staticmethod
     @functools.cache
     def _accepts_kwarg(func: Callable[..., Any], keyword: str) -> bool:
-        accepts: bool = OAuthSecurityHandler._accepts_kwarg(func, keyword)
+        # Connexion 3.3 inspects the token function's signature twice on every request.
+        accepts: bool = BearerSecurityHandler._accepts_kwarg(func, keyword)
         return accepts
 
 
-SECURITY_MAP = {"oauth2": OAuthSecurity}
-"""For ``security_map``: the handler Connexion uses for the spec's OAuth2 scheme."""
+SECURITY_MAP = {"bearer": RoleBearer}
+"""For ``security_map``: the handler Connexion uses for the spec's ``http`` bearer scheme."""

@@ -27,7 +27,9 @@ CONTEXT = {"token_info": {"sub": "u-1", "role": "doctor", "scope": ["doctor"]}, 
 
 
 def _spec_operation(path: str, method: str = "get") -> OpenAPIOperation:
-    return OpenAPIOperation.from_spec(SPEC, path=path, method=method, resolver=SnakeCaseResolver())
+    return OpenAPIOperation.from_spec(
+        SPEC, path=path, method=method, resolver=SnakeCaseResolver(SPEC.raw)
+    )
 
 
 def _scope(query: str = "", path_params: dict[str, str] | None = None) -> dict[str, Any]:

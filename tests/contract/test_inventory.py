@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from service.app import create_app
 from service.reference import NOT_BUILT, REFERENCE_PATH
-from service.resolver import snake_case
+from service.resolver import handler_name, snake_case
 from service.settings import Settings
 from tests.contract import spec_document
 
@@ -39,10 +39,9 @@ OUTSIDE_SPEC = {
 }
 SPEC = spec_document.load()
 OPERATIONS = spec_document.operations(SPEC)
-# Connexion keys operations by the resolved name (SnakeCaseResolver): module.function.
+# Connexion keys operations by the resolved name (service.resolver): module.function.
 RESOLVED = {
-    f"{operation['x-openapi-router-controller']}.{snake_case(operation_id)}": operation_id
-    for operation_id, (_, _, operation) in OPERATIONS.items()
+    handler_name(operation): operation_id for operation_id, (_, _, operation) in OPERATIONS.items()
 }
 
 
@@ -118,7 +117,7 @@ def test_every_operation_id_resolves_to_a_coroutine_named_after_it(app: Any) -> 
     for operation_id, handler in handlers.items():
         _, _, operation = OPERATIONS[operation_id]
         assert inspect.iscoroutinefunction(handler), operation_id
-        assert handler.__module__ == operation["x-openapi-router-controller"], operation_id
+        assert handler.__module__ == f"handlers.{operation['tags'][0]}", operation_id
         assert handler.__name__ == snake_case(operation_id), operation_id
 
 

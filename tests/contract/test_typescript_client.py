@@ -51,6 +51,24 @@ def smoke_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         }
 
 
+def test_types_generated_from_the_live_document_are_the_committed_ones(
+    smoke_env: dict[str, str], tmp_path: Path
+) -> None:
+    """What a frontend team gets by pointing openapi-typescript at the running server is the
+    client committed here, with named component types (not the Problem shape inlined)."""
+    generated = tmp_path / "live.d.ts"
+    command = [
+        str(node_package.installed() / "openapi-typescript"),
+        smoke_env["MEDAI_BASE_URL"] + "/openapi.json",
+        *("--output", str(generated)),
+        *("--root-types", "--root-types-no-schema-prefix"),
+    ]
+    node_package.run(command)
+    committed = (node_package.PACKAGE / "src" / "schema.d.ts").read_text()
+    assert generated.read_text() == committed
+    assert '"application/json": components["schemas"]["Appointment"];' in committed
+
+
 def test_smoke_script_passes_against_the_live_service(smoke_env: dict[str, str]) -> None:
     result = node_package.npm_script("smoke", env=smoke_env)
     assert result.stdout.rstrip().endswith("smoke: all steps passed"), result.stdout
