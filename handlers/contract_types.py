@@ -7,6 +7,9 @@
 #     --use-schema-description --use-field-description --keep-model-order --disable-timestamp
 #     --no-formatters
 # then ruff check --fix and ruff format. tests/contract/test_contract_types.py fails on drift.
+# Each problem type narrows Problem's `type` to its own URI (allOf), which a TypedDict subclass
+# may not do (PEP 589); mypy's complaint about that override is all that is switched off:
+# mypy: disable-error-code=misc
 
 from __future__ import annotations
 
@@ -119,12 +122,31 @@ class AuditEventPage(TypedDict):
     limit: int
 
 
+class BodyFieldError(TypedDict):
+    pointer: str
+    """
+    A JSON Pointer (RFC 6901) to the field in the request body; empty for the body
+    itself.
+
+    """
+    message: str
+    """
+    What is wrong, fit to show a person.
+    """
+
+
 class Credentials(TypedDict):
     email: str
     password: str
 
 
 Email: TypeAlias = str
+
+
+ErrorClass: TypeAlias = str
+"""
+How a failed prediction failed (see `InferenceRecord.error_class`).
+"""
 
 
 Features: TypeAlias = dict[str, float]
@@ -285,6 +307,9 @@ pending well after `MEDAI_ML_TIMEOUT` was interrupted (the service stopped mid-c
 """
 
 
+MissingFeature: TypeAlias = str
+
+
 ModelName: TypeAlias = str
 """
 A model this service offers; `GET /inference/health` lists them.
@@ -304,6 +329,23 @@ class Outputs(TypedDict):
     """
     The class at the model's threshold (for `breast-cancer`, `malignant` or `benign`).
     """
+
+
+ParameterError = TypedDict(
+    "ParameterError",
+    {
+        "parameter": str,
+        "in": Literal["query", "path", "header"],
+        "message": str,
+    },
+)
+
+
+FieldError: TypeAlias = BodyFieldError | ParameterError
+"""
+One field at fault, in the body (`pointer`) or among the parameters (`parameter`, `in`).
+
+"""
 
 
 Password: TypeAlias = str
@@ -373,8 +415,180 @@ class Problem(TypedDict):
     """
 
 
+class ConflictProblem(Problem):
+    """
+    The current state forbids the request (a duplicate email, a booking no longer
+    changeable, an Idempotency-Key still in use); `detail` says why.
+
+    """
+
+    type: Literal["/docs/problems/conflict"]
+    """
+    A URI reference identifying the problem type.
+    """
+
+
+class ContentTooLargeProblem(Problem):
+    """
+    The request body is larger than the service accepts (64 KiB unless configured
+    otherwise).
+
+    """
+
+    type: Literal["/docs/problems/content-too-large"]
+    """
+    A URI reference identifying the problem type.
+    """
+
+
+class FieldsRefusedProblem(Problem):
+    """
+    The change names fields the caller may not change; `refused_fields` lists them.
+
+    """
+
+    type: Literal["/docs/problems/fields-refused"]
+    """
+    A URI reference identifying the problem type.
+    """
+    refused_fields: list[RefusedField]
+
+
+class ForbiddenProblem(Problem):
+    """
+    Signed in, but the caller's role may not do this (the operation's `x-roles`, or a rule
+    described on the operation).
+
+    """
+
+    type: Literal["/docs/problems/forbidden"]
+    """
+    A URI reference identifying the problem type.
+    """
+
+
+class InternalErrorProblem(Problem):
+    """
+    The server hit an unexpected condition (a bug); it is logged with the request id.
+    Nothing about it is sent.
+
+    """
+
+    type: Literal["/docs/problems/internal-error"]
+    """
+    A URI reference identifying the problem type.
+    """
+
+
+class InvalidRequestProblem(Problem):
+    """
+    The request breaks the contract (a missing or malformed field, parameter, header or body)
+    or a rule the schema cannot express (`detail` says which). `errors`, when present, lists
+    each field at fault, so a form can show each message beside its field.
+
+    """
+
+    type: Literal["/docs/problems/invalid-request"]
+    """
+    A URI reference identifying the problem type.
+    """
+    errors: NotRequired[list[FieldError]]
+    """
+    What is wrong with each field, parameter or header.
+    """
+
+
+class MethodNotAllowedProblem(Problem):
+    """
+    The path exists but not with this method; the `Allow` header lists the methods it has.
+
+    """
+
+    type: Literal["/docs/problems/method-not-allowed"]
+    """
+    A URI reference identifying the problem type.
+    """
+
+
+class ModelInputRefusedProblem(Problem):
+    """
+    The model is not one this service offers (`invalid_field: model`, with the `models` it
+    offers), or the model refuses the input (`invalid_field: features`): the feature names are
+    not exactly the model's (`missing_features`, `unknown_features`), a value is not finite, or
+    the ML service rejected it. Once the request was recorded, `inference_id` names the record
+    and `error_class` how it was settled.
+
+    """
+
+    type: Literal["/docs/problems/model-input-refused"]
+    """
+    A URI reference identifying the problem type.
+    """
+    invalid_field: Literal["model", "features"]
+    models: NotRequired[list[ModelName]]
+    missing_features: NotRequired[list[MissingFeature]]
+    unknown_features: NotRequired[list[UnknownFeature]]
+    error_class: NotRequired[ErrorClass]
+    inference_id: NotRequired[str]
+
+
+class NotChangeableProblem(Problem):
+    """
+    Only a booked appointment that has not started can be deleted by its patient or doctor;
+    `current_status` says where it is (cancel it instead).
+
+    """
+
+    type: Literal["/docs/problems/not-changeable"]
+    """
+    A URI reference identifying the problem type.
+    """
+    current_status: AppointmentStatus
+
+
+class NotFoundProblem(Problem):
+    """
+    No such resource, or the caller may not see it (both answer the same, so ids cannot be
+    probed).
+
+    """
+
+    type: Literal["/docs/problems/not-found"]
+    """
+    A URI reference identifying the problem type.
+    """
+
+
+class PreconditionFailedProblem(Problem):
+    """
+    The resource changed since the client read it (`If-Match` is stale); `current_version`
+    is its version now.
+
+    """
+
+    type: Literal["/docs/problems/precondition-failed"]
+    """
+    A URI reference identifying the problem type.
+    """
+    current_version: int
+
+
+class PreconditionRequiredProblem(Problem):
+    """
+    The change needs `If-Match` with the ETag of the version being changed.
+    """
+
+    type: Literal["/docs/problems/precondition-required"]
+    """
+    A URI reference identifying the problem type.
+    """
+
+
 class RefreshRequest(TypedDict):
     refresh_token: str
+
+
+RefusedField: TypeAlias = str
 
 
 class Registration(TypedDict):
@@ -387,6 +601,22 @@ Role: TypeAlias = Literal["patient", "doctor", "admin"]
 """
 A user's role.
 """
+
+
+class SlotTakenProblem(Problem):
+    """
+    The doctor or the patient already has an appointment overlapping the slot. `conflict`
+    says who; `busy_from`/`busy_until` say when (never whose appointment it is).
+
+    """
+
+    type: Literal["/docs/problems/slot-taken"]
+    """
+    A URI reference identifying the problem type.
+    """
+    conflict: Literal["doctor_busy", "patient_busy"]
+    busy_from: NotRequired[str]
+    busy_until: NotRequired[str]
 
 
 Specialty: TypeAlias = str | None
@@ -423,6 +653,124 @@ class TokenPair(TypedDict):
     """
     Seconds the refresh token stays valid if unused.
     """
+
+
+class TooManyRequestsProblem(Problem):
+    """
+    The caller went over a limit (failed sign-ins, predictions a minute); retry after
+    `Retry-After` seconds.
+
+    """
+
+    type: Literal["/docs/problems/too-many-requests"]
+    """
+    A URI reference identifying the problem type.
+    """
+
+
+class TransitionNotAllowedProblem(Problem):
+    """
+    The status lifecycle does not allow this move; `allowed_transitions` lists the statuses
+    the appointment may move to from `current_status` (empty when it is final).
+
+    """
+
+    type: Literal["/docs/problems/transition-not-allowed"]
+    """
+    A URI reference identifying the problem type.
+    """
+    current_status: AppointmentStatus
+    allowed_transitions: list[AppointmentStatus]
+
+
+class UnauthenticatedProblem(Problem):
+    """
+    No valid credentials (the access token is missing, expired, forged or revoked, or the
+    email and password do not match).
+
+    """
+
+    type: Literal["/docs/problems/unauthenticated"]
+    """
+    A URI reference identifying the problem type.
+    """
+
+
+class UnavailableProblem(Problem):
+    """
+    A dependency (the database, the ML service) is unavailable; retry after `Retry-After`
+    seconds. For a prediction already recorded, `inference_id` names the record and
+    `error_class` how it was settled.
+
+    """
+
+    type: Literal["/docs/problems/unavailable"]
+    """
+    A URI reference identifying the problem type.
+    """
+    error_class: NotRequired[ErrorClass]
+    inference_id: NotRequired[str]
+
+
+UnknownFeature: TypeAlias = str
+
+
+class UnprocessableProblem(Problem):
+    """
+    Well-formed but unusable; `invalid_field`, when present, names the field (e.g.
+    `doctor_id` that is not an active doctor). Also an Idempotency-Key reused with another
+    body.
+
+    """
+
+    type: Literal["/docs/problems/unprocessable"]
+    """
+    A URI reference identifying the problem type.
+    """
+    invalid_field: NotRequired[str]
+
+
+class UnsupportedMediaTypeProblem(Problem):
+    """
+    The request body is not in a media type the operation accepts (`Content-Type`).
+
+    """
+
+    type: Literal["/docs/problems/unsupported-media-type"]
+    """
+    A URI reference identifying the problem type.
+    """
+
+
+class UpstreamFailedProblem(Problem):
+    """
+    The ML service answered, but not with something usable (an error of its own, a reply
+    that breaks its contract, or one too large). The failure is on record (`inference_id`,
+    `error_class`).
+
+    """
+
+    type: Literal["/docs/problems/upstream-failed"]
+    """
+    A URI reference identifying the problem type.
+    """
+    error_class: ErrorClass
+    inference_id: NotRequired[str]
+
+
+class UpstreamTimeoutProblem(Problem):
+    """
+    The ML service gave no complete answer within the deadline (`MEDAI_ML_TIMEOUT`). The
+    failure is on record (`inference_id`, `error_class`).
+
+    """
+
+    type: Literal["/docs/problems/upstream-timeout"]
+    """
+    A URI reference identifying the problem type.
+    """
+    error_class: ErrorClass
+    inference_id: NotRequired[str]
 
 
 class User(TypedDict):

@@ -3,11 +3,18 @@
 Domain errors carry their status; database outages become 503 with Retry-After; a request body
 that is not UTF-8 is the client's mistake (400), not a crash; anything unexpected is a bare 500
 with no internals, logged with its traceback.
+
+Every problem names its kind in ``type``, from the catalogue in the contract
+(``components/schemas/*Problem``, one page each under ``/docs/problems/``): ``problem_type``
+below is the one mapping from a status and the extension members of an error to its kind. Types
+are relative URI references (RFC 9457 §3.1.1): the same string on every deployment, so clients
+can switch on it, and resolvable against the server that sent them.
 """
 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -15,11 +22,57 @@ from connexion import AsyncApp
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.problem import problem
+from starlette.exceptions import HTTPException
 
 from domain.errors import DomainError, ServiceUnavailable, TooManyRequests
 from persistence.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
+
+
+PROBLEMS_PATH = "/docs/problems"
+
+# The kind a status means when no extension member says more.
+_BY_STATUS = {
+    400: "invalid-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    412: "precondition-failed",
+    413: "content-too-large",
+    415: "unsupported-media-type",
+    422: "unprocessable",
+    428: "precondition-required",
+    429: "too-many-requests",
+    500: "internal-error",
+    502: "upstream-failed",
+    503: "unavailable",
+    504: "upstream-timeout",
+}
+# Kinds told apart by an extension member only they carry, in order: (status, member, the
+# member's values that tell, or None for any) → kind.
+_BY_MEMBER: tuple[tuple[int, str, frozenset[str] | None, str], ...] = (
+    (403, "refused_fields", None, "fields-refused"),
+    (409, "conflict", None, "slot-taken"),
+    (409, "allowed_transitions", None, "transition-not-allowed"),
+    (409, "current_status", None, "not-changeable"),
+    (422, "invalid_field", frozenset({"model", "features"}), "model-input-refused"),
+)
+KINDS = frozenset(_BY_STATUS.values()) | frozenset(rule[3] for rule in _BY_MEMBER)
+"""Every kind of problem the service answers with."""
+
+
+def problem_type(status: int, extensions: dict[str, Any] | None = None) -> str:
+    """The ``type`` of a problem with this status and these extension members."""
+    for member_status, member, values, kind in _BY_MEMBER:
+        value = (extensions or {}).get(member)
+        if status == member_status and value is not None and (values is None or value in values):
+            return f"{PROBLEMS_PATH}/{kind}"
+    by_status = _BY_STATUS.get(status)
+    # A status the contract does not list (431 from the header limits) keeps the RFC's default.
+    return "about:blank" if by_status is None else f"{PROBLEMS_PATH}/{by_status}"
 
 
 class BodyTooLarge(Exception):
@@ -35,6 +88,7 @@ def _domain_error(_request: ConnexionRequest, exc: Exception) -> ConnexionRespon
         status=exc.status,
         title=exc.title,
         detail=exc.detail,
+        type=problem_type(exc.status, exc.extensions),
         headers=headers or None,
         ext=exc.extensions or None,
     )
@@ -44,6 +98,7 @@ def _database_unavailable(_request: ConnexionRequest, exc: Exception) -> Connexi
     log.warning("database unavailable: %s", exc)
     return problem(
         status=503,
+        type=problem_type(503),
         title="Service Unavailable",
         detail="The database is not reachable right now; please retry shortly.",
         headers={"Retry-After": "2"},
@@ -55,11 +110,12 @@ def _undecodable_body(_request: ConnexionRequest, exc: Exception) -> ConnexionRe
         status=400,
         title="Bad Request",
         detail="The request body is not valid UTF-8.",
+        type=problem_type(400),
     )
 
 
 def _body_too_large(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    return problem(status=413, title="Content Too Large", detail=str(exc))
+    return problem(status=413, title="Content Too Large", detail=str(exc), type=problem_type(413))
 
 
 # Connexion's validation messages quote the offending value, which may be megabytes long; the
@@ -76,10 +132,22 @@ def _connexion_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionR
         status=exc.status,
         title=exc.title,
         detail=detail,
-        type=exc.type,
+        type=problem_type(exc.status, exc.ext),
         instance=exc.instance,
         headers=exc.headers,
         ext=exc.ext,
+    )
+
+
+def _http_exception(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """Starlette's own refusals (a path the contract does not have: 404)."""
+    assert isinstance(exc, HTTPException)
+    return problem(
+        status=exc.status_code,
+        title=HTTPStatus(exc.status_code).phrase,
+        detail=exc.detail,
+        type=problem_type(exc.status_code),
+        headers=dict(exc.headers) if exc.headers else None,
     )
 
 
@@ -89,12 +157,14 @@ def _unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse
         status=500,
         title="Internal Server Error",
         detail="The server hit an unexpected condition; it has been logged.",
+        type=problem_type(500),
     )
 
 
 def register(app: AsyncApp) -> None:
     app.add_error_handler(DomainError, _domain_error)
     app.add_error_handler(ProblemException, _connexion_problem)
+    app.add_error_handler(HTTPException, _http_exception)
     app.add_error_handler(DatabaseUnavailable, _database_unavailable)
     app.add_error_handler(UnicodeDecodeError, _undecodable_body)
     app.add_error_handler(BodyTooLarge, _body_too_large)
@@ -102,7 +172,13 @@ def register(app: AsyncApp) -> None:
 
 
 def problem_body(status: int, title: str, detail: str, **ext: Any) -> dict[str, Any]:
-    return {"type": "about:blank", "title": title, "status": status, "detail": detail, **ext}
+    return {
+        "type": problem_type(status, ext),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **ext,
+    }
 
 
 def problem_bytes(status: int, title: str, detail: str, **ext: Any) -> bytes:

@@ -9,6 +9,7 @@ static file: it is documentation of the contract, not part of it.
 from __future__ import annotations
 
 import functools
+import html
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from starlette.responses import FileResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.problems import problem_bytes
+from service.problems import KINDS, PROBLEMS_PATH, problem_bytes
 
 DOCS_PATH = "/docs"
 SPEC_PATH = "/openapi.json"
@@ -104,6 +105,7 @@ class SpecPages(SwaggerUIMiddleware):  # type: ignore[misc]
     def __init__(self, app: ASGIApp) -> None:
         super().__init__(app)
         self.published = published_contract()
+        self.problem_pages = problem_pages(self.published.document)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -115,6 +117,14 @@ class SpecPages(SwaggerUIMiddleware):  # type: ignore[misc]
                 Response(self.published.json, media_type="application/json")
                 if path == SPEC_PATH
                 else Response(self.published.yaml, media_type="application/yaml")
+            )
+            await reply(scope, receive, send)
+        elif path.startswith(PROBLEMS_PATH) and scope["method"] in ("GET", "HEAD"):
+            page = self.problem_pages.get(path.rstrip("/"))
+            reply = (
+                _problem(404, "Not Found", "No such problem type.")
+                if page is None
+                else Response(page, media_type="text/html; charset=utf-8")
             )
             await reply(scope, receive, send)
         elif path in _SPEC_PATHS or path == DOCS_PATH or path.startswith(DOCS_PATH + "/"):
@@ -129,3 +139,77 @@ def _page_path(scope: Scope) -> str:
     if root and path.startswith(root):  # behind a proxy that strips a prefix
         path = path[len(root) :]
     return path
+
+
+def problem_types(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The catalogue as the contract states it: kind → the schema whose ``type`` names it."""
+    found: dict[str, dict[str, Any]] = {}
+    for schema in document["components"]["schemas"].values():
+        for part in schema.get("allOf", []):
+            named = part.get("properties", {}).get("type", {}).get("enum", [])
+            if len(named) == 1 and str(named[0]).startswith(PROBLEMS_PATH + "/"):
+                found[named[0].removeprefix(PROBLEMS_PATH + "/")] = schema
+    return found
+
+
+def problem_pages(document: dict[str, Any]) -> dict[str, bytes]:
+    """One small HTML page per problem type, and an index at ``/docs/problems``: what each
+    ``type`` URI resolves to."""
+    catalogue = problem_types(document)
+    missing = KINDS - set(catalogue)
+    if missing:
+        raise ValueError(f"problem types without a schema in the contract: {sorted(missing)}")
+    pages = {
+        f"{PROBLEMS_PATH}/{kind}": _page(f"Problem type: {kind}", _describe(kind, schema))
+        for kind, schema in catalogue.items()
+    }
+    index = "".join(
+        f'<li><a href="{PROBLEMS_PATH}/{kind}">{kind}</a>: '
+        f"{html.escape(catalogue[kind].get('description', '').strip())}</li>"
+        for kind in sorted(catalogue)
+    )
+    pages[PROBLEMS_PATH] = _page("Problem types", f"<ul>{index}</ul>")
+    return pages
+
+
+def _describe(kind: str, schema: dict[str, Any]) -> str:
+    members = schema["allOf"][1]
+    required = set(members.get("required", []))
+    rows = "".join(
+        f"<tr><td><code>{html.escape(name)}</code></td><td>{'yes' if name in required else 'no'}"
+        f"</td><td>{html.escape(_member(member))}"
+        "</td></tr>"
+        for name, member in members.get("properties", {}).items()
+        if name != "type"
+    )
+    table = (
+        "<table><tr><th>member</th><th>always</th><th>what</th></tr>" + rows + "</table>"
+        if rows
+        else "<p>No extension members.</p>"
+    )
+    return (
+        f"<p><code>type: {PROBLEMS_PATH}/{kind}</code></p>"
+        f"<p>{html.escape(schema.get('description', '').strip())}</p>{table}"
+        f"<p>Besides <code>type</code>, <code>title</code>, <code>status</code>, "
+        f'<code>detail</code> (RFC 9457). <a href="{PROBLEMS_PATH}">All problem types</a>, '
+        f'<a href="{REFERENCE_PATH}">the API reference</a>.</p>'
+    )
+
+
+def _member(schema: dict[str, Any]) -> str:
+    if "description" in schema:
+        return str(schema["description"]).strip()
+    if "enum" in schema:
+        return "one of: " + ", ".join(map(str, schema["enum"]))
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    if schema.get("type") == "array":
+        return "a list of " + _member(schema.get("items", {}))
+    return " ".join(str(schema[key]) for key in ("type", "format") if key in schema)
+
+
+def _page(title: str, body: str) -> bytes:
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}'
+        f"</title></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    ).encode()

@@ -124,11 +124,36 @@ def _request_body(where: str, old: dict[str, Any] | None, new: dict[str, Any] | 
     return found
 
 
+def _flattened(schema: dict[str, Any]) -> dict[str, Any]:
+    """``allOf`` merged into one schema: a value must satisfy every part, so it has every
+    part's properties, required fields and type."""
+    if "allOf" not in schema:
+        return schema
+    merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
+    for part in map(_flattened, schema["allOf"]):
+        for key, value in part.items():
+            if key == "properties":
+                merged["properties"] = {**merged.get("properties", {}), **value}
+            elif key == "required":
+                merged["required"] = sorted({*merged.get("required", []), *value})
+            else:
+                merged.setdefault(key, value)
+    return merged
+
+
 def _schema(
     where: str, old: dict[str, Any], new: dict[str, Any] | None, side: Direction
 ) -> list[str]:
     if new is None:
         return [f"{where}: schema removed"]
+    old, new = _flattened(old), _flattened(new)
+    if side == "response" and "oneOf" in new and "oneOf" not in old:
+        # Each reply is one of the alternatives: each must keep the old promises.
+        return [
+            line
+            for number, variant in enumerate(new["oneOf"])
+            for line in _schema(f"{where} (oneOf {number})", old, variant, side)
+        ]
     found: list[str] = []
     if old.get("type") != new.get("type"):
         found.append(f"{where}: type {old.get('type')} became {new.get('type')}")

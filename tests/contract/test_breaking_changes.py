@@ -120,6 +120,14 @@ def _remove_a_success_status(spec: dict[str, Any]) -> None:
     ]["responses"].pop("201")
 
 
+def _reply_one_of_without_a_required_field(spec: dict[str, Any]) -> None:
+    appointment = spec["components"]["schemas"]["Appointment"]
+    thinner = {**appointment, "required": [f for f in appointment["required"] if f != "status"]}
+    spec["paths"]["/appointments/{appointment_id}"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"] = {"oneOf": [appointment, thinner]}
+
+
 BREAKING: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "removed path": (_remove_path, "/users/me: path removed"),
     "removed operation": (_remove_operation, "PUT /users/{user_id}: operation removed"),
@@ -136,6 +144,10 @@ BREAKING: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "request bound lowered": (_lower_a_request_bound, "password: maxLength lowered to 64"),
     "open operation protected": (_protect_an_open_operation, "now requires authentication"),
     "success status removed": (_remove_a_success_status, "response 201 removed"),
+    "a reply variant drops a field": (
+        _reply_one_of_without_a_required_field,
+        "GET /appointments/{appointment_id} 200 (oneOf 1): field status no longer always present",
+    ),
 }
 
 
@@ -158,6 +170,27 @@ def _add_everything_optional(spec: dict[str, Any]) -> None:
         {"name": "active", "in": "query", "schema": {"type": "boolean"}}
     )
     spec["paths"]["/users/me"]["get"]["responses"]["404"] = {"description": "Gone."}
+
+
+def _type_a_problem(spec: dict[str, Any]) -> None:
+    """A reply narrowed to a typed subtype (allOf the old schema plus members) or one of
+    several such subtypes, as the problem-type catalogue does."""
+    schemas = spec["components"]["schemas"]
+    typed = {
+        "allOf": [
+            {"$ref": "#/components/schemas/Problem"},
+            {"type": "object", "required": ["type"], "properties": {"extra": {"type": "string"}}},
+        ]
+    }
+    schemas["TypedProblem"] = typed
+    content = spec["components"]["responses"]["NotFound"]["content"]["application/problem+json"]
+    content["schema"] = {"oneOf": [{"$ref": "#/components/schemas/TypedProblem"}, typed]}
+
+
+def test_a_reply_narrowed_to_typed_alternatives_is_not_breaking() -> None:
+    changed = copy.deepcopy(CURRENT)
+    _type_a_problem(changed)
+    assert breaking_changes(CURRENT, changed) == []
 
 
 def test_additions_are_not_breaking() -> None:

@@ -147,14 +147,25 @@ async function main(): Promise<void> {
   assert.equal(booked.doctor_id, doctorProfile.id);
   assert.equal(booking.response.headers.get("Location"), `/appointments/${booked.id}`);
 
-  begin("the doctor's own calendar is busy at that time: a 409 problem");
-  const clash = expectProblem(
-    await doctor.api.POST("/appointments", {
-      body: { patient_id: me.id, ...slot(15, 30) },
-    }),
-    409,
-  );
-  assert.equal(clash["conflict"], "doctor_busy");
+  begin("the doctor's own calendar is busy at that time: a slot-taken problem, typed");
+  const clashing = await doctor.api.POST("/appointments", {
+    body: { patient_id: me.id, ...slot(15, 30) },
+  });
+  expectProblem(clashing, 409);
+  const clash = clashing.error;
+  // Narrowed by `type` alone: the members of each problem type are typed, none is `unknown`.
+  if (clash?.type !== "/docs/problems/slot-taken") {
+    assert.fail(`expected a slot-taken problem, got ${clash?.type}`);
+  }
+  const busy: "doctor_busy" | "patient_busy" = clash.conflict;
+  assert.equal(busy, "doctor_busy");
+  assert.ok(clash.busy_from !== undefined && clash.busy_until !== undefined);
+  assert.equal(new Date(clash.busy_from).getTime(), new Date(booked.start_at).getTime());
+
+  begin("the problem type resolves to its documentation");
+  const typePage = await fetch(new URL(clash.type, baseUrl));
+  assert.equal(typePage.status, 200);
+  assert.match(await typePage.text(), /slot-taken/);
 
   begin("read it back");
   const path = { appointment_id: booked.id };
@@ -171,14 +182,33 @@ async function main(): Promise<void> {
   assert.equal(rescheduled.version, booked.version + 1);
   assert.equal(new Date(rescheduled.start_at).getTime(), start.getTime() + 60 * 60_000);
 
-  begin("a stale If-Match is a 412 problem");
-  expectProblem(
-    await patient.api.PUT("/appointments/{appointment_id}", {
-      params: { path, header: { "If-Match": etagOf(read.response) } },
-      body: { reason: "Changed my mind" },
-    }),
-    412,
-  );
+  begin("a stale If-Match is a precondition-failed problem with the current version");
+  const stale = await patient.api.PUT("/appointments/{appointment_id}", {
+    params: { path, header: { "If-Match": etagOf(read.response) } },
+    body: { reason: "Changed my mind" },
+  });
+  expectProblem(stale, 412);
+  if (stale.error?.type !== "/docs/problems/precondition-failed") {
+    assert.fail(`expected a precondition-failed problem, got ${stale.error?.type}`);
+  }
+  const currentVersion: number = stale.error.current_version;
+  assert.equal(currentVersion, rescheduled.version);
+
+  begin("a patient writing the doctor's notes is a fields-refused problem");
+  const refused = await patient.api.PUT("/appointments/{appointment_id}", {
+    params: { path, header: { "If-Match": etagOf(moved.response) } },
+    body: { notes: "Self-diagnosed" },
+  });
+  expectProblem(refused, 403);
+  switch (refused.error?.type) {
+    case "/docs/problems/fields-refused": {
+      const fields: string[] = refused.error.refused_fields;
+      assert.deepEqual(fields, ["notes"]);
+      break;
+    }
+    default:
+      assert.fail(`expected a fields-refused problem, got ${refused.error?.type}`);
+  }
 
   begin("the doctor sees it in their list");
   const calendar = await unwrap(

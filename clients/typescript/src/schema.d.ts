@@ -476,6 +476,416 @@ export interface components {
             [key: string]: unknown;
         };
         /**
+         * invalid-request
+         * @description The request breaks the contract (a missing or malformed field, parameter, header or body)
+         *     or a rule the schema cannot express (`detail` says which). `errors`, when present, lists
+         *     each field at fault, so a form can show each message beside its field.
+         * @example {
+         *       "type": "/docs/problems/invalid-request",
+         *       "title": "Bad Request",
+         *       "status": 400,
+         *       "detail": "'email' is a required property",
+         *       "errors": [
+         *         {
+         *           "pointer": "/email",
+         *           "message": "This field is required."
+         *         }
+         *       ]
+         *     }
+         */
+        InvalidRequestProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/invalid-request";
+            /** @description What is wrong with each field, parameter or header. */
+            errors?: components["schemas"]["FieldError"][];
+        };
+        /** @description One field at fault, in the body (`pointer`) or among the parameters (`parameter`, `in`). */
+        FieldError: components["schemas"]["BodyFieldError"] | components["schemas"]["ParameterError"];
+        BodyFieldError: {
+            /**
+             * @description A JSON Pointer (RFC 6901) to the field in the request body; empty for the body
+             *     itself.
+             * @example /start_at
+             */
+            pointer: string;
+            /**
+             * @description What is wrong, fit to show a person.
+             * @example Must be a date-time with an offset.
+             */
+            message: string;
+        };
+        ParameterError: {
+            /** @example limit */
+            parameter: string;
+            /** @enum {string} */
+            in: "query" | "path" | "header";
+            /**
+             * @description What is wrong, fit to show a person.
+             * @example Must be at most 100.
+             */
+            message: string;
+        };
+        /**
+         * unauthenticated
+         * @description No valid credentials (the access token is missing, expired, forged or revoked, or the
+         *     email and password do not match).
+         * @example {
+         *       "type": "/docs/problems/unauthenticated",
+         *       "title": "Unauthorized",
+         *       "status": 401,
+         *       "detail": "Provided token is not valid"
+         *     }
+         */
+        UnauthenticatedProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/unauthenticated";
+        };
+        /**
+         * forbidden
+         * @description Signed in, but the caller's role may not do this (the operation's `x-roles`, or a rule
+         *     described on the operation).
+         * @example {
+         *       "type": "/docs/problems/forbidden",
+         *       "title": "Forbidden",
+         *       "status": 403,
+         *       "detail": "Only a doctor or admin may do this."
+         *     }
+         */
+        ForbiddenProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/forbidden";
+        };
+        /**
+         * fields-refused
+         * @description The change names fields the caller may not change; `refused_fields` lists them.
+         * @example {
+         *       "type": "/docs/problems/fields-refused",
+         *       "title": "Forbidden",
+         *       "status": 403,
+         *       "detail": "You may not change: role.",
+         *       "refused_fields": [
+         *         "role"
+         *       ]
+         *     }
+         */
+        FieldsRefusedProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/fields-refused";
+            refused_fields: string[];
+        };
+        /**
+         * not-found
+         * @description No such resource, or the caller may not see it (both answer the same, so ids cannot be
+         *     probed).
+         * @example {
+         *       "type": "/docs/problems/not-found",
+         *       "title": "Not Found",
+         *       "status": 404,
+         *       "detail": "No such user."
+         *     }
+         */
+        NotFoundProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/not-found";
+        };
+        /**
+         * method-not-allowed
+         * @description The path exists but not with this method; the `Allow` header lists the methods it has.
+         * @example {
+         *       "type": "/docs/problems/method-not-allowed",
+         *       "title": "Method Not Allowed",
+         *       "status": 405,
+         *       "detail": "This path allows: GET, PUT, DELETE."
+         *     }
+         */
+        MethodNotAllowedProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/method-not-allowed";
+        };
+        /**
+         * conflict
+         * @description The current state forbids the request (a duplicate email, a booking no longer
+         *     changeable, an Idempotency-Key still in use); `detail` says why.
+         * @example {
+         *       "type": "/docs/problems/conflict",
+         *       "title": "Conflict",
+         *       "status": 409,
+         *       "detail": "A user with this email already exists."
+         *     }
+         */
+        ConflictProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/conflict";
+        };
+        /**
+         * slot-taken
+         * @description The doctor or the patient already has an appointment overlapping the slot. `conflict`
+         *     says who; `busy_from`/`busy_until` say when (never whose appointment it is).
+         * @example {
+         *       "type": "/docs/problems/slot-taken",
+         *       "title": "Conflict",
+         *       "status": 409,
+         *       "detail": "The doctor already has an appointment from 2030-03-04T09:00:00Z to 2030-03-04T09:30:00Z.",
+         *       "conflict": "doctor_busy",
+         *       "busy_from": "2030-03-04T09:00:00Z",
+         *       "busy_until": "2030-03-04T09:30:00Z"
+         *     }
+         */
+        SlotTakenProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/slot-taken";
+            /** @enum {string} */
+            conflict: "doctor_busy" | "patient_busy";
+            /** Format: date-time */
+            busy_from?: string;
+            /** Format: date-time */
+            busy_until?: string;
+        };
+        /**
+         * transition-not-allowed
+         * @description The status lifecycle does not allow this move; `allowed_transitions` lists the statuses
+         *     the appointment may move to from `current_status` (empty when it is final).
+         * @example {
+         *       "type": "/docs/problems/transition-not-allowed",
+         *       "title": "Conflict",
+         *       "status": 409,
+         *       "detail": "An appointment that is fulfilled cannot become booked; fulfilled is final.",
+         *       "current_status": "fulfilled",
+         *       "allowed_transitions": []
+         *     }
+         */
+        TransitionNotAllowedProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/transition-not-allowed";
+            current_status: components["schemas"]["AppointmentStatus"];
+            allowed_transitions: components["schemas"]["AppointmentStatus"][];
+        };
+        /**
+         * not-changeable
+         * @description Only a booked appointment that has not started can be deleted by its patient or doctor;
+         *     `current_status` says where it is (cancel it instead).
+         * @example {
+         *       "type": "/docs/problems/not-changeable",
+         *       "title": "Conflict",
+         *       "status": 409,
+         *       "detail": "Only a booked appointment that has not started can be deleted; cancel it instead (status: cancelled).",
+         *       "current_status": "arrived"
+         *     }
+         */
+        NotChangeableProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/not-changeable";
+            current_status: components["schemas"]["AppointmentStatus"];
+        };
+        /**
+         * precondition-failed
+         * @description The resource changed since the client read it (`If-Match` is stale); `current_version`
+         *     is its version now.
+         * @example {
+         *       "type": "/docs/problems/precondition-failed",
+         *       "title": "Precondition Failed",
+         *       "status": 412,
+         *       "detail": "The appointment changed since you read it; read it again and retry.",
+         *       "current_version": 3
+         *     }
+         */
+        PreconditionFailedProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/precondition-failed";
+            /** Format: int32 */
+            current_version: number;
+        };
+        /**
+         * content-too-large
+         * @description The request body is larger than the service accepts (64 KiB unless configured
+         *     otherwise).
+         * @example {
+         *       "type": "/docs/problems/content-too-large",
+         *       "title": "Content Too Large",
+         *       "status": 413,
+         *       "detail": "The request body exceeds 65536 bytes."
+         *     }
+         */
+        ContentTooLargeProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/content-too-large";
+        };
+        /**
+         * unsupported-media-type
+         * @description The request body is not in a media type the operation accepts (`Content-Type`).
+         * @example {
+         *       "type": "/docs/problems/unsupported-media-type",
+         *       "title": "Unsupported Media Type",
+         *       "status": 415,
+         *       "detail": "Invalid Content-type (text/plain)",
+         *       "expected JSON data": null
+         *     }
+         */
+        UnsupportedMediaTypeProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/unsupported-media-type";
+        };
+        /**
+         * unprocessable
+         * @description Well-formed but unusable; `invalid_field`, when present, names the field (e.g.
+         *     `doctor_id` that is not an active doctor). Also an Idempotency-Key reused with another
+         *     body.
+         * @example {
+         *       "type": "/docs/problems/unprocessable",
+         *       "title": "Unprocessable Content",
+         *       "status": 422,
+         *       "detail": "doctor_id does not name an active doctor.",
+         *       "invalid_field": "doctor_id"
+         *     }
+         */
+        UnprocessableProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/unprocessable";
+            invalid_field?: string;
+        };
+        /**
+         * model-input-refused
+         * @description The model is not one this service offers (`invalid_field: model`, with the `models` it
+         *     offers), or the model refuses the input (`invalid_field: features`): the feature names are
+         *     not exactly the model's (`missing_features`, `unknown_features`), a value is not finite, or
+         *     the ML service rejected it. Once the request was recorded, `inference_id` names the record
+         *     and `error_class` how it was settled.
+         * @example {
+         *       "type": "/docs/problems/model-input-refused",
+         *       "title": "Unprocessable Content",
+         *       "status": 422,
+         *       "detail": "The features do not match the model's: missing 1 feature(s): worst_area.",
+         *       "invalid_field": "features",
+         *       "missing_features": [
+         *         "worst_area"
+         *       ],
+         *       "unknown_features": [],
+         *       "error_class": "input_rejected",
+         *       "inference_id": "3d5e7f90-1a2b-4c3d-8e4f-5a6b7c8d9e0f"
+         *     }
+         */
+        ModelInputRefusedProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/model-input-refused";
+            /** @enum {string} */
+            invalid_field: "model" | "features";
+            models?: components["schemas"]["ModelName"][];
+            missing_features?: string[];
+            unknown_features?: string[];
+            error_class?: components["schemas"]["ErrorClass"];
+            /** Format: uuid */
+            inference_id?: string;
+        };
+        /**
+         * precondition-required
+         * @description The change needs `If-Match` with the ETag of the version being changed.
+         * @example {
+         *       "type": "/docs/problems/precondition-required",
+         *       "title": "Precondition Required",
+         *       "status": 428,
+         *       "detail": "Send If-Match with the ETag of the appointment you are changing."
+         *     }
+         */
+        PreconditionRequiredProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/precondition-required";
+        };
+        /**
+         * too-many-requests
+         * @description The caller went over a limit (failed sign-ins, predictions a minute); retry after
+         *     `Retry-After` seconds.
+         * @example {
+         *       "type": "/docs/problems/too-many-requests",
+         *       "title": "Too Many Requests",
+         *       "status": 429,
+         *       "detail": "Too many failed sign-ins; try again later."
+         *     }
+         */
+        TooManyRequestsProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/too-many-requests";
+        };
+        /**
+         * internal-error
+         * @description The server hit an unexpected condition (a bug); it is logged with the request id.
+         *     Nothing about it is sent.
+         * @example {
+         *       "type": "/docs/problems/internal-error",
+         *       "title": "Internal Server Error",
+         *       "status": 500,
+         *       "detail": "The server hit an unexpected condition; it has been logged."
+         *     }
+         */
+        InternalErrorProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/internal-error";
+        };
+        /**
+         * upstream-failed
+         * @description The ML service answered, but not with something usable (an error of its own, a reply
+         *     that breaks its contract, or one too large). The failure is on record (`inference_id`,
+         *     `error_class`).
+         * @example {
+         *       "type": "/docs/problems/upstream-failed",
+         *       "title": "Bad Gateway",
+         *       "status": 502,
+         *       "detail": "The ML service answered with something unusable.",
+         *       "error_class": "upstream_error",
+         *       "inference_id": "3d5e7f90-1a2b-4c3d-8e4f-5a6b7c8d9e0f"
+         *     }
+         */
+        UpstreamFailedProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/upstream-failed";
+            error_class: components["schemas"]["ErrorClass"];
+            /** Format: uuid */
+            inference_id?: string;
+        };
+        /**
+         * unavailable
+         * @description A dependency (the database, the ML service) is unavailable; retry after `Retry-After`
+         *     seconds. For a prediction already recorded, `inference_id` names the record and
+         *     `error_class` how it was settled.
+         * @example {
+         *       "type": "/docs/problems/unavailable",
+         *       "title": "Service Unavailable",
+         *       "status": 503,
+         *       "detail": "The database is not reachable right now; please retry shortly."
+         *     }
+         */
+        UnavailableProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/unavailable";
+            error_class?: components["schemas"]["ErrorClass"];
+            /** Format: uuid */
+            inference_id?: string;
+        };
+        /**
+         * upstream-timeout
+         * @description The ML service gave no complete answer within the deadline (`MEDAI_ML_TIMEOUT`). The
+         *     failure is on record (`inference_id`, `error_class`).
+         * @example {
+         *       "type": "/docs/problems/upstream-timeout",
+         *       "title": "Gateway Timeout",
+         *       "status": 504,
+         *       "detail": "The ML service did not answer in time.",
+         *       "error_class": "timeout",
+         *       "inference_id": "3d5e7f90-1a2b-4c3d-8e4f-5a6b7c8d9e0f"
+         *     }
+         */
+        UpstreamTimeoutProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/upstream-timeout";
+            error_class: components["schemas"]["ErrorClass"];
+            /** Format: uuid */
+            inference_id?: string;
+        };
+        /**
+         * @description How a failed prediction failed (see `InferenceRecord.error_class`).
+         * @example timeout
+         */
+        ErrorClass: string;
+        /**
          * @description A user's role.
          * @example doctor
          * @enum {string}
@@ -1050,6 +1460,106 @@ export interface components {
         };
     };
     responses: {
+        /** @description The path does not have the method used; the `Allow` header lists the methods it has. */
+        MethodNotAllowed: {
+            headers: {
+                /** @description The methods the path has. */
+                Allow?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/docs/problems/method-not-allowed",
+                 *       "title": "Method Not Allowed",
+                 *       "status": 405,
+                 *       "detail": "This path allows: GET, PUT."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["MethodNotAllowedProblem"];
+            };
+        };
+        /** @description The request body is not of a media type the operation accepts (see its `Content-Type`). */
+        UnsupportedMediaType: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/docs/problems/unsupported-media-type",
+                 *       "title": "Unsupported Media Type",
+                 *       "status": 415,
+                 *       "detail": "Invalid Content-type (text/plain), expected JSON data"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+            };
+        };
+        /**
+         * @description An unexpected condition on the server (a bug, logged with the request id); nothing about
+         *     it is sent.
+         */
+        InternalError: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/docs/problems/internal-error",
+                 *       "title": "Internal Server Error",
+                 *       "status": 500,
+                 *       "detail": "The server hit an unexpected condition; it has been logged."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["InternalErrorProblem"];
+            };
+        };
+        /**
+         * @description Signed in, but the caller may not change some of the fields sent (`refused_fields`), or
+         *     may not do this at all.
+         */
+        FieldsRefused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/docs/problems/fields-refused",
+                 *       "title": "Forbidden",
+                 *       "status": 403,
+                 *       "detail": "You may not change: role.",
+                 *       "refused_fields": [
+                 *         "role"
+                 *       ]
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["FieldsRefusedProblem"] | components["schemas"]["ForbiddenProblem"];
+            };
+        };
+        /**
+         * @description The appointment is no longer booked or has started; only an admin may delete it now
+         *     (cancel it instead).
+         */
+        NotChangeable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/docs/problems/not-changeable",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "Only a booked appointment that has not started can be deleted; cancel it instead (status: cancelled).",
+                 *       "current_status": "arrived"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["NotChangeableProblem"];
+            };
+        };
         /** @description The request is malformed or a value breaks a rule; `detail` says which. */
         BadRequest: {
             headers: {
@@ -1058,13 +1568,13 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "about:blank",
+                 *       "type": "/docs/problems/invalid-request",
                  *       "title": "Bad Request",
                  *       "status": 400,
                  *       "detail": "'email' is a required property"
                  *     }
                  */
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["InvalidRequestProblem"];
             };
         };
         /** @description No valid access token (missing, expired, forged, revoked) or bad credentials. */
@@ -1075,13 +1585,13 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "about:blank",
+                 *       "type": "/docs/problems/unauthenticated",
                  *       "title": "Unauthorized",
                  *       "status": 401,
                  *       "detail": "Provided token is not valid"
                  *     }
                  */
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["UnauthenticatedProblem"];
             };
         };
         /** @description Signed in, but the caller's role may not do this. */
@@ -1092,16 +1602,13 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "about:blank",
+                 *       "type": "/docs/problems/forbidden",
                  *       "title": "Forbidden",
                  *       "status": 403,
-                 *       "detail": "You may not change: role.",
-                 *       "refused_fields": [
-                 *         "role"
-                 *       ]
+                 *       "detail": "Only an admin may do this."
                  *     }
                  */
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["ForbiddenProblem"];
             };
         };
         /** @description No such resource, or the caller may not see it. */
@@ -1112,13 +1619,13 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "about:blank",
+                 *       "type": "/docs/problems/not-found",
                  *       "title": "Not Found",
                  *       "status": 404,
                  *       "detail": "No such user."
                  *     }
                  */
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["NotFoundProblem"];
             };
         };
         /** @description The current state forbids the request; `detail` says why. */
@@ -1129,13 +1636,13 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "about:blank",
+                 *       "type": "/docs/problems/conflict",
                  *       "title": "Conflict",
                  *       "status": 409,
                  *       "detail": "A user with this email already exists."
                  *     }
                  */
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["ConflictProblem"];
             };
         };
         /**
@@ -1150,7 +1657,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "about:blank",
+                 *       "type": "/docs/problems/slot-taken",
                  *       "title": "Conflict",
                  *       "status": 409,
                  *       "detail": "The doctor already has an appointment from 2030-03-04T09:00:00Z to 2030-03-04T09:30:00Z.",
@@ -1159,10 +1666,13 @@ export interface components {
                  *       "busy_until": "2030-03-04T09:30:00Z"
                  *     }
                  */
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["SlotTakenProblem"] | components["schemas"]["TransitionNotAllowedProblem"] | components["schemas"]["ConflictProblem"];
             };
         };
-        /** @description Well-formed but unusable, e.g. the doctor is not an active doctor, or the Idempotency-Key was used with another body. */
+        /**
+         * @description Well-formed but unusable, e.g. the doctor is not an active doctor, or the
+         *     Idempotency-Key was used with another body.
+         */
         Unprocessable: {
             headers: {
                 [name: string]: unknown;
@@ -1170,14 +1680,14 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "about:blank",
+                 *       "type": "/docs/problems/unprocessable",
                  *       "title": "Unprocessable Content",
                  *       "status": 422,
                  *       "detail": "doctor_id does not name an active doctor.",
                  *       "invalid_field": "doctor_id"
                  *     }
                  */
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["UnprocessableProblem"];
             };
         };
         /** @description The resource changed since the client read it (`If-Match` is stale). */
@@ -1188,14 +1698,14 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "about:blank",
+                 *       "type": "/docs/problems/precondition-failed",
                  *       "title": "Precondition Failed",
                  *       "status": 412,
                  *       "detail": "The appointment changed since you read it; read it again and retry.",
                  *       "current_version": 3
                  *     }
                  */
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["PreconditionFailedProblem"];
             };
         };
         /** @description `If-Match` is required for this change. */
@@ -1206,16 +1716,19 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "about:blank",
+                 *       "type": "/docs/problems/precondition-required",
                  *       "title": "Precondition Required",
                  *       "status": 428,
                  *       "detail": "Send If-Match with the ETag of the appointment you are changing."
                  *     }
                  */
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["PreconditionRequiredProblem"];
             };
         };
-        /** @description The request body is larger than the service accepts (64 KiB unless configured otherwise). */
+        /**
+         * @description The request body is larger than the service accepts (64 KiB unless configured
+         *     otherwise).
+         */
         ContentTooLarge: {
             headers: {
                 [name: string]: unknown;
@@ -1223,16 +1736,19 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "about:blank",
+                 *       "type": "/docs/problems/content-too-large",
                  *       "title": "Content Too Large",
                  *       "status": 413,
                  *       "detail": "The request body exceeds 65536 bytes."
                  *     }
                  */
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["ContentTooLargeProblem"];
             };
         };
-        /** @description Too many failed sign-ins for this email or from this address; retry after `Retry-After` seconds. */
+        /**
+         * @description Too many failed sign-ins for this email or from this address; retry after `Retry-After`
+         *     seconds.
+         */
         TooManyRequests: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
@@ -1241,13 +1757,13 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "about:blank",
+                 *       "type": "/docs/problems/too-many-requests",
                  *       "title": "Too Many Requests",
                  *       "status": 429,
                  *       "detail": "Too many failed sign-ins; try again later."
                  *     }
                  */
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["TooManyRequestsProblem"];
             };
         };
         /** @description A dependency (the database) is unavailable; retry after `Retry-After` seconds. */
@@ -1259,13 +1775,13 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "about:blank",
+                 *       "type": "/docs/problems/unavailable",
                  *       "title": "Service Unavailable",
                  *       "status": 503,
                  *       "detail": "The database is not reachable right now; please retry shortly."
                  *     }
                  */
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["UnavailableProblem"];
             };
         };
         /**
@@ -1283,7 +1799,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "about:blank",
+                 *       "type": "/docs/problems/model-input-refused",
                  *       "title": "Unprocessable Content",
                  *       "status": 422,
                  *       "detail": "The features do not match the model's: missing 1 feature(s): worst_area.",
@@ -1296,10 +1812,13 @@ export interface components {
                  *       "inference_id": "3d5e7f90-1a2b-4c3d-8e4f-5a6b7c8d9e0f"
                  *     }
                  */
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["ModelInputRefusedProblem"] | components["schemas"]["UnprocessableProblem"];
             };
         };
-        /** @description The caller asked for more predictions in the last minute than the service allows; retry after `Retry-After` seconds. */
+        /**
+         * @description The caller asked for more predictions in the last minute than the service allows; retry
+         *     after `Retry-After` seconds.
+         */
         InferenceRateLimited: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
@@ -1308,13 +1827,13 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "about:blank",
+                 *       "type": "/docs/problems/too-many-requests",
                  *       "title": "Too Many Requests",
                  *       "status": 429,
                  *       "detail": "At most 30 predictions a minute; retry in 12 s."
                  *     }
                  */
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["TooManyRequestsProblem"];
             };
         };
         /**
@@ -1329,7 +1848,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "about:blank",
+                 *       "type": "/docs/problems/upstream-failed",
                  *       "title": "Bad Gateway",
                  *       "status": 502,
                  *       "detail": "The ML service answered with something unusable.",
@@ -1337,7 +1856,7 @@ export interface components {
                  *       "inference_id": "3d5e7f90-1a2b-4c3d-8e4f-5a6b7c8d9e0f"
                  *     }
                  */
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["UpstreamFailedProblem"];
             };
         };
         /**
@@ -1354,7 +1873,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "about:blank",
+                 *       "type": "/docs/problems/unavailable",
                  *       "title": "Service Unavailable",
                  *       "status": 503,
                  *       "detail": "The ML service is unavailable; retry later.",
@@ -1362,10 +1881,13 @@ export interface components {
                  *       "inference_id": "3d5e7f90-1a2b-4c3d-8e4f-5a6b7c8d9e0f"
                  *     }
                  */
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["UnavailableProblem"];
             };
         };
-        /** @description The ML service gave no complete answer within the deadline (`MEDAI_ML_TIMEOUT`). The failure is on record (`inference_id`, `error_class`). */
+        /**
+         * @description The ML service gave no complete answer within the deadline (`MEDAI_ML_TIMEOUT`). The
+         *     failure is on record (`inference_id`, `error_class`).
+         */
         GatewayTimeout: {
             headers: {
                 [name: string]: unknown;
@@ -1373,7 +1895,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "about:blank",
+                 *       "type": "/docs/problems/upstream-timeout",
                  *       "title": "Gateway Timeout",
                  *       "status": 504,
                  *       "detail": "The ML service did not answer in time.",
@@ -1381,7 +1903,7 @@ export interface components {
                  *       "inference_id": "3d5e7f90-1a2b-4c3d-8e4f-5a6b7c8d9e0f"
                  *     }
                  */
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["UpstreamTimeoutProblem"];
             };
         };
     };
@@ -1428,6 +1950,31 @@ export interface components {
     pathItems: never;
 }
 export type Problem = components['schemas']['Problem'];
+export type InvalidRequestProblem = components['schemas']['InvalidRequestProblem'];
+export type FieldError = components['schemas']['FieldError'];
+export type BodyFieldError = components['schemas']['BodyFieldError'];
+export type ParameterError = components['schemas']['ParameterError'];
+export type UnauthenticatedProblem = components['schemas']['UnauthenticatedProblem'];
+export type ForbiddenProblem = components['schemas']['ForbiddenProblem'];
+export type FieldsRefusedProblem = components['schemas']['FieldsRefusedProblem'];
+export type NotFoundProblem = components['schemas']['NotFoundProblem'];
+export type MethodNotAllowedProblem = components['schemas']['MethodNotAllowedProblem'];
+export type ConflictProblem = components['schemas']['ConflictProblem'];
+export type SlotTakenProblem = components['schemas']['SlotTakenProblem'];
+export type TransitionNotAllowedProblem = components['schemas']['TransitionNotAllowedProblem'];
+export type NotChangeableProblem = components['schemas']['NotChangeableProblem'];
+export type PreconditionFailedProblem = components['schemas']['PreconditionFailedProblem'];
+export type ContentTooLargeProblem = components['schemas']['ContentTooLargeProblem'];
+export type UnsupportedMediaTypeProblem = components['schemas']['UnsupportedMediaTypeProblem'];
+export type UnprocessableProblem = components['schemas']['UnprocessableProblem'];
+export type ModelInputRefusedProblem = components['schemas']['ModelInputRefusedProblem'];
+export type PreconditionRequiredProblem = components['schemas']['PreconditionRequiredProblem'];
+export type TooManyRequestsProblem = components['schemas']['TooManyRequestsProblem'];
+export type InternalErrorProblem = components['schemas']['InternalErrorProblem'];
+export type UpstreamFailedProblem = components['schemas']['UpstreamFailedProblem'];
+export type UnavailableProblem = components['schemas']['UnavailableProblem'];
+export type UpstreamTimeoutProblem = components['schemas']['UpstreamTimeoutProblem'];
+export type ErrorClass = components['schemas']['ErrorClass'];
 export type Role = components['schemas']['Role'];
 export type Email = components['schemas']['Email'];
 export type FullName = components['schemas']['FullName'];
@@ -1460,6 +2007,11 @@ export type AuditEvent = components['schemas']['AuditEvent'];
 export type AuditEventPage = components['schemas']['AuditEventPage'];
 export type PrivateAccess = components['schemas']['PrivateAccess'];
 export type Health = components['schemas']['Health'];
+export type ResponseMethodNotAllowed = components['responses']['MethodNotAllowed'];
+export type ResponseUnsupportedMediaType = components['responses']['UnsupportedMediaType'];
+export type ResponseInternalError = components['responses']['InternalError'];
+export type ResponseFieldsRefused = components['responses']['FieldsRefused'];
+export type ResponseNotChangeable = components['responses']['NotChangeable'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseUnauthorized = components['responses']['Unauthorized'];
 export type ResponseForbidden = components['responses']['Forbidden'];
@@ -1513,8 +2065,11 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1544,8 +2099,11 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1574,7 +2132,10 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1600,7 +2161,10 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1624,7 +2188,9 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["ContentTooLarge"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1658,6 +2224,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1688,6 +2256,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1721,8 +2291,11 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["FieldsRefused"];
             404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1769,6 +2342,8 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1804,9 +2379,12 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["SlotConflict"];
             413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1838,6 +2416,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1878,12 +2458,15 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["FieldsRefused"];
             404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["SlotConflict"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             428: components["responses"]["PreconditionRequired"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1912,7 +2495,9 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["NotChangeable"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1946,6 +2531,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1983,18 +2570,21 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "about:blank",
+                     *       "type": "/docs/problems/not-found",
                      *       "title": "Not Found",
                      *       "status": 404,
                      *       "detail": "No such patient."
                      *     }
                      */
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
+            405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["InferenceUnprocessable"];
             429: components["responses"]["InferenceRateLimited"];
+            500: components["responses"]["InternalError"];
             502: components["responses"]["BadGateway"];
             503: components["responses"]["InferenceUnavailable"];
             504: components["responses"]["GatewayTimeout"];
@@ -2021,6 +2611,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -2052,6 +2644,8 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -2096,6 +2690,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -2120,6 +2716,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -2142,6 +2740,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["InternalError"];
         };
     };
     checkReadiness: {
@@ -2163,6 +2763,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["InternalError"];
             /** @description Not ready; the body says which check failed. */
             503: {
                 headers: {
@@ -2170,7 +2772,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    /**
+                     * @example {
+                     *       "type": "/docs/problems/unavailable",
+                     *       "title": "Service Unavailable",
+                     *       "status": 503,
+                     *       "detail": "The database schema is not at the revision this build expects."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
                 };
             };
         };
