@@ -960,7 +960,16 @@ export interface components {
             /** @example mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy */
             refresh_token: string;
         };
-        /** @description An OAuth 2.0 style token response (RFC 6749 §5.1). */
+        /**
+         * @description An OAuth 2.0 style token response (RFC 6749 §5.1).
+         * @example {
+         *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.e30.c2lnbmF0dXJl",
+         *       "token_type": "Bearer",
+         *       "expires_in": 900,
+         *       "refresh_token": "mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy",
+         *       "refresh_expires_in": 604800
+         *     }
+         */
         TokenPair: {
             /**
              * @description The JWT to send as `Authorization: Bearer …`.
@@ -1042,6 +1051,21 @@ export interface components {
             role?: components["schemas"]["Role"];
             active?: boolean;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+         *           "full_name": "Ivan Sidorov",
+         *           "role": "doctor",
+         *           "specialty": "Cardiology"
+         *         }
+         *       ],
+         *       "total": 1,
+         *       "limit": 20,
+         *       "offset": 0
+         *     }
+         */
         UserPage: {
             items: components["schemas"]["User"][];
             /**
@@ -1150,6 +1174,30 @@ export interface components {
             notes?: string | null;
             cancellation_reason?: string;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "0b6e4f1a-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
+         *           "patient_id": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+         *           "patient_name": "Anna Petrova",
+         *           "doctor_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+         *           "doctor_name": "Ivan Sidorov",
+         *           "start_at": "2030-03-04T09:00:00Z",
+         *           "end_at": "2030-03-04T09:30:00Z",
+         *           "status": "booked",
+         *           "reason": "Follow-up on blood pressure",
+         *           "notes": null,
+         *           "cancellation_reason": null,
+         *           "version": 1,
+         *           "created_at": "2026-11-26T10:00:00Z",
+         *           "updated_at": "2026-11-26T10:00:00Z"
+         *         }
+         *       ],
+         *       "next_cursor": null,
+         *       "limit": 20
+         *     }
+         */
         AppointmentPage: {
             items: components["schemas"]["Appointment"][];
             /** @description Pass as `cursor` for the next page; null on the last page. */
@@ -1342,6 +1390,33 @@ export interface components {
              */
             latency_ms: number | null;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "3d5e7f90-1a2b-4c3d-8e4f-5a6b7c8d9e0f",
+         *           "model": "breast-cancer",
+         *           "model_version": "1",
+         *           "status": "succeeded",
+         *           "outputs": {
+         *             "probability": 0.9996479817841951,
+         *             "label": "malignant"
+         *           },
+         *           "error_class": null,
+         *           "upstream_status": 200,
+         *           "input_sha256": "9f2b5c0e8d1a4b7c3e6f9a2d5b8c1e4f7a0d3b6c9e2f5a8b1d4c7e0f3a6b9c2d",
+         *           "patient_id": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+         *           "appointment_id": "0b6e4f1a-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
+         *           "requested_by": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+         *           "requested_at": "2026-12-01T09:10:00Z",
+         *           "completed_at": "2026-12-01T09:10:00.004Z",
+         *           "latency_ms": 4.183
+         *         }
+         *       ],
+         *       "next_cursor": null,
+         *       "limit": 20
+         *     }
+         */
         InferencePage: {
             items: components["schemas"]["InferenceRecord"][];
             /** @description Pass as `cursor` for the next page; null on the last page. */
@@ -1437,12 +1512,44 @@ export interface components {
             /** @description Why it was refused. */
             reason: string | null;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "1042",
+         *           "at": "2026-12-01T09:10:00Z",
+         *           "actor_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+         *           "actor_role": "doctor",
+         *           "client_address": "203.0.113.7",
+         *           "user_agent": "Mozilla/5.0",
+         *           "request_id": "4f9c2e7a1b3d4c5e8f0a1b2c3d4e5f60",
+         *           "action": "appointment.read",
+         *           "resource_type": "appointment",
+         *           "resource_id": "0b6e4f1a-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
+         *           "patient_ids": [
+         *             "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"
+         *           ],
+         *           "outcome": 200,
+         *           "reason": null
+         *         }
+         *       ],
+         *       "next_cursor": null,
+         *       "limit": 50
+         *     }
+         */
         AuditEventPage: {
             items: components["schemas"]["AuditEvent"][];
             next_cursor: string | null;
             /** Format: int32 */
             limit: number;
         };
+        /**
+         * @example {
+         *       "message": "Private access granted.",
+         *       "user_id": "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+         *       "role": "admin"
+         *     }
+         */
         PrivateAccess: {
             /** @example Private access granted. */
             message: string;
@@ -1450,6 +1557,15 @@ export interface components {
             user_id: string;
             role: components["schemas"]["Role"];
         };
+        /**
+         * @example {
+         *       "status": "ok",
+         *       "checks": {
+         *         "database": "ok",
+         *         "schema": "0005"
+         *       }
+         *     }
+         */
         Health: {
             /** @enum {string} */
             status: "ok";
@@ -1924,7 +2040,9 @@ export interface components {
          */
         InferenceId: string;
         /**
-         * @description The `ETag` of the version being changed (required; 428 without it).
+         * @description The `ETag` of the version being changed; required (428 without it, 412 when it is not the
+         *     current one). `*` matches any current version (RFC 9110): it says, on purpose, "change
+         *     whatever is there now" and gives up the lost-update check; send the ETag you read.
          * @example "v1"
          */
         IfMatch: string;
@@ -2426,7 +2544,9 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version being changed (required; 428 without it).
+                 * @description The `ETag` of the version being changed; required (428 without it, 412 when it is not the
+                 *     current one). `*` matches any current version (RFC 9110): it says, on purpose, "change
+                 *     whatever is there now" and gives up the lost-update check; send the ETag you read.
                  * @example "v1"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
