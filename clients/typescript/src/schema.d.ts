@@ -37,10 +37,11 @@ export interface paths {
         put?: never;
         /**
          * Sign in with email and password
-         * @description Returns an access token and a refresh token. Accepts a JSON body, or the OAuth 2.0
-         *     password grant as a form (`grant_type=password&username=…&password=…`) so that OAuth
-         *     tooling such as Swagger UI's *Authorize* button works. A wrong password and an unknown
-         *     email get the same answer after the same work.
+         * @description Returns an access token and a refresh token. Accepts a JSON body or, for clients written
+         *     against version 1.0.0, the same credentials as a form
+         *     (`grant_type=password&username=…&password=…`); new clients send JSON. In Swagger UI, paste
+         *     the access token into *Authorize*. A wrong password and an unknown email get the same
+         *     answer after the same work.
          */
         post: operations["logIn"];
         delete?: never;
