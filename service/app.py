@@ -18,7 +18,7 @@ from connexion.options import SwaggerUIOptions
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service import formats, heap, metrics, problems, security, signatures
+from service import formats, heap, metrics, problems, reference, security, signatures
 from service.binding import PlannedApp
 from service.hardening import HardeningMiddleware
 from service.jsonifier import OrjsonJsonifier
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "openapi"
 SPEC_FILE = "medai.yaml"
-REFERENCE_FILE = "reference.html"
 
 
 class RuntimeMiddleware:
@@ -153,7 +152,7 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
         app.add_middleware(
             ReferencePage,
             position=MiddlewarePosition.BEFORE_EXCEPTION,
-            page=SPEC_DIR / REFERENCE_FILE,
+            page=reference.PAGE,
         )
     problems.register(app)
     app.runtime = runtime  # for tests and the CLI

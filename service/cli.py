@@ -83,6 +83,11 @@ def _serve(settings: Settings) -> None:
     # interpreter, uvicorn, the model) then overlaps the database's and the migrations'
     # instead of adding to them (benchmarks/profiles.md, warm start).
     model_server = _spawn_model_server(settings)
+    if settings.swagger_ui:
+        from service import reference
+
+        # In the background: the page is served as soon as it is written.
+        reference.build_in_background(reference.PAGE)
     try:
         from service import migrate
 

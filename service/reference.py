@@ -1,15 +1,21 @@
 """``/docs/reference``: the API reference as one self-contained HTML page, next to Swagger UI.
 
 Redocly builds it from the spec (``npm run docs`` in ``clients/typescript`` writes
-``openapi/reference.html``; CI and the image build it, it is not committed). The page carries
-its scripts inline, so it renders with no network. It is served here, outside the spec, like a
-static file: it is documentation of the contract, not part of it.
+``openapi/reference.html``; CI and the image build it, it is not committed). ``medai serve``
+builds it in the background when it is missing and the Node tools are installed
+(``build_in_background``), and the page is served as soon as it exists, with no restart. The page
+carries its scripts inline, so it renders with no network. It is served here, outside the spec,
+like a static file: it is documentation of the contract, not part of it.
 """
 
 from __future__ import annotations
 
 import functools
 import html
+import logging
+import os
+import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,14 +35,64 @@ SPEC_YAML_PATH = SPEC_PATH.removesuffix(".json") + ".yaml"
 _SPEC_PATHS = frozenset({SPEC_PATH, SPEC_YAML_PATH})
 SPEC_FILE = Path(__file__).resolve().parent.parent / "openapi" / "medai.yaml"
 NOT_BUILT = (
-    "The HTML reference has not been built: run `npm ci && npm run docs` in clients/typescript."
+    "The HTML reference has not been built (yet): `medai serve` builds it when the Node tools are "
+    "installed (`npm ci` in clients/typescript), or run `npm run docs` there."
 )
+ROOT = Path(__file__).resolve().parent.parent
+REDOCLY = ROOT / "clients" / "typescript" / "node_modules" / ".bin" / "redocly"
+PAGE = ROOT / "openapi" / "reference.html"
+"""Where `npm run docs` writes the page, and where the app serves it from."""
+BUILD_DEADLINE = 300
+
+log = logging.getLogger(__name__)
+
+
+def build_in_background(page: Path, redocly: Path = REDOCLY) -> threading.Thread | None:
+    """Build the reference page into ``page`` on a thread when it is missing and Redocly is
+    installed; ``None`` when there is nothing to do or no way to do it. The page appears
+    whole (written aside, then renamed), or not at all."""
+    if page.is_file():
+        return None
+    if not redocly.is_file():
+        log.info("HTML reference not built: %s", NOT_BUILT)
+        return None
+    thread = threading.Thread(
+        target=_build, args=(page, redocly), name="reference-build", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def _build(page: Path, redocly: Path) -> None:
+    scratch = page.with_suffix(".building.html")
+    command = [str(redocly), "build-docs", "medai@v1", "--inlineBundle", "--output", str(scratch)]
+    environment = {
+        **os.environ,
+        "REDOCLY_TELEMETRY": "off",
+        "REDOCLY_SUPPRESS_UPDATE_NOTICE": "true",
+    }
+    try:
+        subprocess.run(  # noqa: S603 - a fixed command of the project's own tool
+            command,
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            timeout=BUILD_DEADLINE,
+            check=True,
+        )
+        os.replace(scratch, page)
+        log.info("HTML reference built at %s", page)
+    except (OSError, subprocess.SubprocessError) as exc:
+        scratch.unlink(missing_ok=True)
+        log.warning("HTML reference not built: %s", exc)
 
 
 class ReferencePage:
     def __init__(self, app: ASGIApp, page: Path) -> None:
         self.app = app
-        # Looked up once, when the app is built, so requests never touch the disk to find out.
+        self.path = page
+        # Once found, never looked up again; while missing (being built by `medai serve`), each
+        # request for the page looks again, so it appears without a restart.
         self.page = page if page.is_file() else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -48,6 +104,8 @@ class ReferencePage:
     def _reply(self, method: str) -> Response:
         if method not in ("GET", "HEAD"):
             return _problem(405, "Method Not Allowed", "Only GET and HEAD.", {"Allow": "GET, HEAD"})
+        if self.page is None and self.path.is_file():
+            self.page = self.path
         if self.page is None:
             return _problem(404, "Not Found", NOT_BUILT)
         return FileResponse(self.page, media_type="text/html; charset=utf-8")
