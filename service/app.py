@@ -15,7 +15,6 @@ from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
 from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
-from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import formats, heap, metrics, problems, reference, security, signatures
@@ -123,7 +122,7 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
     # CORS outside routing and security, so a preflight never needs a token. Exact origins
     # from configuration only: never reflected, never "*", no cookies (tokens are bearer).
     app.add_middleware(
-        CORSMiddleware,
+        problems.ProblemCORSMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST", "PUT", "DELETE"],

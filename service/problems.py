@@ -22,7 +22,10 @@ from connexion import AsyncApp
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.problem import problem
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 
 from domain.errors import DomainError, ServiceUnavailable, TooManyRequests
 from persistence.db import DatabaseUnavailable
@@ -184,3 +187,25 @@ def problem_body(status: int, title: str, detail: str, **ext: Any) -> dict[str, 
 def problem_bytes(status: int, title: str, detail: str, **ext: Any) -> bytes:
     """A problem body for code that answers outside Connexion (plain ASGI middleware)."""
     return orjson.dumps(problem_body(status, title, detail, **ext))
+
+
+class ProblemCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS middleware, whose refusal of a preflight (an origin, method or header
+    not allowed) is a problem like every other error instead of a ``text/plain`` 400."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        refused = bytes(response.body).decode()  # "Disallowed CORS origin, method"
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name.lower() not in ("content-type", "content-length")
+        }
+        return Response(
+            problem_bytes(400, "Bad Request", f"{refused}: not allowed for this origin."),
+            status_code=400,
+            headers=headers,
+            media_type="application/problem+json",
+        )

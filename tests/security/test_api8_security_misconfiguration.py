@@ -150,6 +150,18 @@ async def test_cors_grants_nothing_to_an_origin_not_listed(
         assert "*" not in reply.headers.get("vary", "")
 
 
+async def test_a_refused_preflight_is_a_problem_like_any_other_error(
+    client_for: ClientFor,
+) -> None:
+    cors = await client_for(cors_origins=(APP_ORIGIN,))
+    headers = {"origin": "https://evil.example", **PREFLIGHT}
+    reply = await cors.options("/appointments", headers=headers)
+    problem = assert_problem(reply, 400)
+    assert problem["type"] == "/docs/problems/invalid-request"
+    assert "origin" in problem["detail"]
+    assert "access-control-allow-origin" not in reply.headers
+
+
 async def test_without_configured_origins_cors_grants_nothing(
     client: httpx.AsyncClient,
 ) -> None:
