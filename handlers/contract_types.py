@@ -119,6 +119,23 @@ class AuditEventPage(TypedDict):
     limit: int
 
 
+class BodyMemberError(TypedDict):
+    """
+    A member of the request body that broke a rule.
+    """
+
+    pointer: str
+    """
+    Where in the body, as an RFC 6901 JSON pointer (`""` is the whole body, e.g. when it
+    is not JSON at all); a pointer at a missing member names the member that is required.
+
+    """
+    message: str
+    """
+    What rule the value broke, for people, without the value.
+    """
+
+
 class Credentials(TypedDict):
     email: str
     password: str
@@ -306,6 +323,22 @@ class Outputs(TypedDict):
     """
 
 
+ParameterError = TypedDict(
+    "ParameterError",
+    {
+        "parameter": str,
+        "in": Literal["query", "path", "header"],
+        "message": str,
+    },
+)
+
+
+InputError: TypeAlias = BodyMemberError | ParameterError
+"""
+One value of the request that broke a rule.
+"""
+
+
 Password: TypeAlias = str
 """
 8 characters to 72 bytes of UTF-8. Longer passwords are refused.
@@ -371,6 +404,13 @@ class Problem(TypedDict):
     """
     A URI reference for this occurrence.
     """
+    errors: NotRequired[list[InputError]]
+    """
+    On a 400 from validation, and on a 415: every value that broke a rule (at most 20),
+    each either a body member, by JSON pointer, or a parameter, by name and location.
+    `detail` is the first of them as a sentence. Messages name the rule, never the value.
+
+    """
 
 
 class RefreshRequest(TypedDict):
@@ -397,7 +437,9 @@ A doctor's specialty; null for other roles.
 
 Timestamp: TypeAlias = str
 """
-RFC 3339 with an offset; returned in UTC.
+RFC 3339 with an offset, at or after 1900-01-01T00:00:00Z and before
+9000-01-01T00:00:00Z; returned in UTC.
+
 """
 
 

@@ -46,12 +46,16 @@ ParameterError = TypedDict("ParameterError", {"parameter": str, "in": str, "mess
 InputError = BodyError | ParameterError
 
 
+# The spec's bounds (Problem.errors): a member name comes from the client and may be long.
+MAX_POINTER, MAX_NAME, MAX_MESSAGE = 500, 100, 500
+
+
 def parameter_error(name: str, location: str, message: str) -> ParameterError:
-    return {"parameter": name, "in": location, "message": message}
+    return {"parameter": name[:MAX_NAME], "in": location, "message": message[:MAX_MESSAGE]}
 
 
 def body_error(pointer: str, message: str) -> BodyError:
-    return {"pointer": pointer, "message": message}
+    return {"pointer": pointer[:MAX_POINTER], "message": message[:MAX_MESSAGE]}
 
 
 class InvalidInput(BadRequestProblem):  # type: ignore[misc]

@@ -79,7 +79,7 @@ class PlannedParameterValidator(ParameterValidator):  # type: ignore[misc]
         if self.strict_validation:
             extra = self.validate_query_parameter_list(request, self.security_query_params)
             errors += [
-                parameter_error(name[:100], "query", "is not a parameter of this operation")
+                parameter_error(name, "query", "is not a parameter of this operation")
                 for name in sorted(extra)
             ]
         for location in ("query", "path", "header", "cookie"):
@@ -143,7 +143,7 @@ class FormBody(FormDataValidator):  # type: ignore[misc]
         if self._strict_validation:
             known = self._schema.get("properties", {})
             errors += [
-                body_error(pointer([name[:100]]), "is not allowed here (unknown member)")
+                body_error(pointer([name]), "is not allowed here (unknown member)")
                 for name in body
                 if name not in known
             ]
