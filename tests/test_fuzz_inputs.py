@@ -135,6 +135,7 @@ def timestamps(draw: st.DrawFn) -> str:
     """RFC 3339-shaped, across and past every range: years 1 to 9999, offsets to ±23:59, leap
     seconds, day 31 of any month, lowercase separators, no offset at all."""
     year = draw(st.sampled_from([1, 1899, 1900, 2030, 8999, 9000, 9999]) | st.integers(1, 9999))
+    # Mostly well-formed, so that the range is what gets tested; sometimes not at all.
     month, day = draw(st.integers(1, 12)), draw(st.integers(1, 31))
     hour, minute, second = (
         draw(st.integers(0, 24)),
@@ -238,6 +239,10 @@ MEDIA_TYPES = st.sampled_from(
 ) | st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=40)
 
 
+def query(params: list[tuple[str, str]]) -> httpx.QueryParams:
+    return httpx.QueryParams([(name, value) for name, value in params])  # repeats kept
+
+
 def chunked(body: bytes, size: int) -> AsyncIterator[bytes]:
     async def parts() -> AsyncIterator[bytes]:
         for start in range(0, len(body), size):
@@ -289,31 +294,61 @@ async def test_no_body_and_media_type_gets_a_5xx_or_changes_data_when_refused(
     await check(world, request)
 
 
+LIST_PARAMETERS = {
+    "/appointments": ["doctor_id", "patient_id", "status", "from", "to", "sort", "limit", "cursor"],
+    "/inference": ["model", "patient_id", "limit", "cursor"],
+    "/audit-events": [
+        "actor_id",
+        "patient_id",
+        "action",
+        "resource_type",
+        "resource_id",
+        "from",
+        "to",
+        "limit",
+        "cursor",
+    ],
+    "/users": ["role", "q", "limit", "offset"],
+}
+
+
 @FUZZ
 @given(data=st.data())
 async def test_no_list_query_gets_a_5xx(world: World, data: st.DataObject) -> None:
     path = data.draw(st.sampled_from(["/appointments", "/inference", "/audit-events", "/users"]))
-    who = data.draw(st.sampled_from(["patient", "doctor", "admin", "admin"]))
-    names = [
-        "limit",
-        "cursor",
-        "from",
-        "to",
-        "sort",
-        "status",
-        "doctor_id",
-        "patient_id",
-        "model",
-        "action",
-        "resource_id",
-        "offset",
-        "q",
-        "role",
-        "unknown",
+    who = data.draw(st.sampled_from(["patient", "doctor", "admin", "admin", "admin"]))
+    anything = st.text(max_size=40)
+    values = {
+        "cursor": cursors(world) | anything,
+        "from": timestamps() | anything,
+        "to": timestamps() | anything,
+        "limit": st.sampled_from(["0", "-1", "100", "101", "1e3", "\uff11", ""]) | anything,
+        "offset": st.sampled_from(["0", "10000", "10001", "-1"]) | anything,
+        "sort": st.sampled_from(["start_at", "-start_at", ""]) | anything,
+        "status": st.sampled_from(["booked", "booked,cancelled", ""]) | anything,
+        "doctor_id": st.sampled_from([world.doctor.id, "None"]) | anything,
+        "patient_id": st.sampled_from([world.patient.id, "None"]) | anything,
+    }
+    # The operation's own parameters, mostly: one it does not know refuses the whole request.
+    names = [*LIST_PARAMETERS[path], *(["unknown"] if data.draw(st.integers(0, 9)) == 0 else [])]
+    params = [
+        (name, data.draw(values.get(name, anything)))
+        for name in data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=3))
     ]
+    request = world.client.build_request(
+        "GET", path, params=query(params), headers=world.identity(who)
+    )
+    await check(world, request)
+
+
+def cursors(world: World) -> st.SearchStrategy[str]:
+    """Real cursors (of other lists and callers too), real ones changed in one character, and
+    forged ones: base64url of JSON shaped like a sort key, or not."""
     forged = st.builds(
         lambda value: base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("="),
-        st.lists(SCALARS | timestamps(), max_size=4),
+        st.tuples(timestamps(), SCALARS)
+        | st.tuples(timestamps(), SCALARS, st.booleans())
+        | st.lists(SCALARS | timestamps(), max_size=4),
     )
     mutated = st.builds(
         lambda cursor, at, char: cursor[:at] + char + cursor[at + 1 :],
@@ -321,18 +356,34 @@ async def test_no_list_query_gets_a_5xx(world: World, data: st.DataObject) -> No
         st.integers(0, 150),
         st.sampled_from(string.ascii_letters + "-_="),
     )
-    value = (
-        st.text(max_size=40)
-        | timestamps()
-        | st.sampled_from(world.cursors)
-        | forged
-        | mutated
-        | st.sampled_from(
-            ["0", "-1", "100", "101", "1e3", "\uff11", "start_at", "-start_at", "booked"]
-        )
+    return forged | mutated | st.sampled_from(world.cursors)
+
+
+@FUZZ
+@given(data=st.data())
+async def test_no_cursor_gets_a_5xx(world: World, data: st.DataObject) -> None:
+    path = data.draw(st.sampled_from(["/appointments", "/inference", "/audit-events"]))
+    params = [("cursor", data.draw(cursors(world)))]
+    if path == "/appointments":
+        params.append(("sort", data.draw(st.sampled_from(["start_at", "-start_at"]))))
+    who = data.draw(st.sampled_from(["admin", "admin", "patient", "doctor"]))
+    request = world.client.build_request(
+        "GET", path, params=query(params), headers=world.identity(who)
     )
-    params = data.draw(st.lists(st.tuples(st.sampled_from(names), value), max_size=4))
-    request = world.client.build_request("GET", path, params=params, headers=world.identity(who))
+    await check(world, request)
+
+
+@FUZZ
+@given(data=st.data())
+async def test_no_time_window_gets_a_5xx(world: World, data: st.DataObject) -> None:
+    path = data.draw(st.sampled_from(["/appointments", "/audit-events"]))
+    params = [
+        (name, data.draw(timestamps()))
+        for name in data.draw(st.sets(st.sampled_from(["from", "to"]), min_size=1))
+    ]
+    request = world.client.build_request(
+        "GET", path, params=query(params), headers=world.admin.headers
+    )
     await check(world, request)
 
 
