@@ -472,8 +472,45 @@ export interface components {
             detail?: string | null;
             /** @description A URI reference for this occurrence. */
             instance?: string;
+            /**
+             * @description On a 400 from validation, and on a 415: every value that broke a rule (at most 20),
+             *     each either a body member, by JSON pointer, or a parameter, by name and location.
+             *     `detail` is the first of them as a sentence. Messages name the rule, never the value.
+             */
+            errors?: components["schemas"]["InputError"][];
         } & {
             [key: string]: unknown;
+        };
+        /** @description One value of the request that broke a rule. */
+        InputError: components["schemas"]["BodyMemberError"] | components["schemas"]["ParameterError"];
+        /** @description A member of the request body that broke a rule. */
+        BodyMemberError: {
+            /**
+             * @description Where in the body, as an RFC 6901 JSON pointer (`""` is the whole body, e.g. when it
+             *     is not JSON at all); a pointer at a missing member names the member that is required.
+             * @example /start_at
+             */
+            pointer: string;
+            /**
+             * @description What rule the value broke, for people, without the value.
+             * @example is required
+             */
+            message: string;
+        };
+        /** @description A parameter (or the `Content-Type` header) that broke a rule. */
+        ParameterError: {
+            /**
+             * @description The parameter's name, as the operation spells it.
+             * @example cursor
+             */
+            parameter: string;
+            /** @enum {string} */
+            in: "query" | "path" | "header";
+            /**
+             * @description What rule the value broke, for people, without the value.
+             * @example is not a cursor this list gave you (pass next_cursor back unchanged)
+             */
+            message: string;
         };
         /**
          * @description A user's role.
@@ -652,7 +689,8 @@ export interface components {
         AppointmentStatus: "booked" | "arrived" | "fulfilled" | "cancelled" | "noshow";
         /**
          * Format: date-time
-         * @description RFC 3339 with an offset; returned in UTC.
+         * @description RFC 3339 with an offset, at or after 1900-01-01T00:00:00Z and before
+         *     9000-01-01T00:00:00Z; returned in UTC.
          * @example 2030-03-04T09:00:00Z
          */
         Timestamp: string;
@@ -1061,7 +1099,13 @@ export interface components {
                  *       "type": "about:blank",
                  *       "title": "Bad Request",
                  *       "status": 400,
-                 *       "detail": "'email' is a required property"
+                 *       "detail": "Body member '/email' is required.",
+                 *       "errors": [
+                 *         {
+                 *           "pointer": "/email",
+                 *           "message": "is required"
+                 *         }
+                 *       ]
                  *     }
                  */
                 "application/problem+json": components["schemas"]["Problem"];
@@ -1428,6 +1472,9 @@ export interface components {
     pathItems: never;
 }
 export type Problem = components['schemas']['Problem'];
+export type InputError = components['schemas']['InputError'];
+export type BodyMemberError = components['schemas']['BodyMemberError'];
+export type ParameterError = components['schemas']['ParameterError'];
 export type Role = components['schemas']['Role'];
 export type Email = components['schemas']['Email'];
 export type FullName = components['schemas']['FullName'];
