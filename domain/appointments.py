@@ -264,7 +264,10 @@ async def search(
     """One page of the caller's appointments, oldest first (or newest with ``descending``)."""
     uow.audit.record("appointment.search", "appointment")
     if search.window_from and search.window_to and search.window_from >= search.window_to:
-        raise InvalidRequest("'from' must be before 'to'.")
+        raise InvalidRequest(
+            "'from' must be before 'to'.",
+            errors=[{"parameter": "to", "in": "query", "message": "must be after 'from'"}],
+        )
     keyset = KEYSETS[search.descending]
     query = ListQuery(
         scope_patient_id=caller.id if caller.role is Role.PATIENT else None,

@@ -491,3 +491,14 @@ async def test_a_pointer_escapes_and_indexes_as_rfc_6901_says(
     assert {"pointer": "/features/a~1b~0c", "message": "is not of type 'number'"} in problem[
         "errors"
     ]
+
+
+async def test_a_window_ending_before_it_starts_names_the_parameter(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    params = {"from": at(3), "to": at(1)}
+    reply = await client.get("/appointments", params=params, headers=admin.headers)
+    problem = assert_problem(reply, 400)
+    assert problem["errors"] == [
+        {"parameter": "to", "in": "query", "message": "must be after 'from'"}
+    ]
