@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TypedDict
 
 import orjson
-from connexion.exceptions import BadRequestProblem, ProblemException
+from connexion.exceptions import ProblemException
 from jsonschema import ValidationError
 
 from service.formats import DATE_TIME_RULE
@@ -58,13 +58,12 @@ def body_error(pointer: str, message: str) -> BodyError:
     return {"pointer": pointer[:MAX_POINTER], "message": message[:MAX_MESSAGE]}
 
 
-class InvalidInput(BadRequestProblem):  # type: ignore[misc]
+class InvalidInput(ProblemException):  # type: ignore[misc]
     """A 400 listing every value that broke a rule (the ``errors`` member)."""
 
     def __init__(self, errors: Sequence[InputError]) -> None:
         listed = list(_unique(errors))[:MAX_ERRORS]
-        ProblemException.__init__(
-            self,
+        super().__init__(
             status=400,
             title="Bad Request",
             detail=_sentence(listed, len(listed) - 1),
