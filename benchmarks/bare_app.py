@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from domain.paging import encode_cursor
+from domain.paging import Cursors
 from domain.tokens import InvalidToken, TokenService
 from persistence.appointments import ListQuery
 
@@ -65,6 +65,7 @@ UNAUTHORIZED = Response(
 
 
 def build(database_url: str, secret: str, pool_size: int = 10) -> Starlette:
+    cursors = Cursors.derived_from(secret)  # the service signs its cursors: so does the baseline
     tokens = TokenService(
         secret=secret, issuer="medai-backend", audience="medai-api", ttl_seconds=900
     )
@@ -127,7 +128,9 @@ def build(database_url: str, secret: str, pool_size: int = 10) -> Starlette:
         more = len(rows) > limit
         body = {
             "items": page,
-            "next_cursor": encode_cursor(page[-1]["start_at"], page[-1]["id"], False)
+            "next_cursor": cursors.issue(
+                "appointments", claims.user_id, page[-1]["start_at"], page[-1]["id"]
+            )
             if more and page
             else None,
             "limit": limit,

@@ -241,11 +241,34 @@ class Search:
     limit: int = 20
 
 
-async def search(uow: UnitOfWork, caller: Caller, search: Search) -> dict[str, Any]:
+def _key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return row["start_at"], row["id"]
+
+
+def _parse_key(values: list[Any]) -> tuple[datetime, UUID]:
+    return datetime.fromisoformat(values[0]), UUID(values[1])
+
+
+# One list per order: a cursor of one order is refused by the other.
+KEYSETS = {
+    descending: paging.Keyset(
+        "appointments newest first" if descending else "appointments", _key, _parse_key
+    )
+    for descending in (False, True)
+}
+
+
+async def search(
+    uow: UnitOfWork, caller: Caller, search: Search, cursors: paging.Cursors
+) -> dict[str, Any]:
     """One page of the caller's appointments, oldest first (or newest with ``descending``)."""
     uow.audit.record("appointment.search", "appointment")
     if search.window_from and search.window_to and search.window_from >= search.window_to:
-        raise InvalidRequest("'from' must be before 'to'.")
+        raise InvalidRequest(
+            "'from' must be before 'to'.",
+            errors=[{"parameter": "to", "in": "query", "message": "must be after 'from'"}],
+        )
+    keyset = KEYSETS[search.descending]
     query = ListQuery(
         scope_patient_id=caller.id if caller.role is Role.PATIENT else None,
         scope_doctor_id=caller.id if caller.role is Role.DOCTOR else None,
@@ -255,30 +278,17 @@ async def search(uow: UnitOfWork, caller: Caller, search: Search) -> dict[str, A
         window_from=search.window_from,
         window_to=search.window_to,
         descending=search.descending,
-        after=decode_cursor(search.cursor, search.descending) if search.cursor else None,
+        after=cursors.after(keyset, caller.id, search.cursor),
         limit=search.limit + 1,  # one more tells whether there is a next page
     )
     rows = await uow.appointments.find(query)
-    items, next_cursor = paging.page(
-        rows,
-        search.limit,
-        lambda row: paging.encode_cursor(row["start_at"], row["id"], search.descending),
-    )
+    items, next_cursor = cursors.page(keyset, caller.id, rows, search.limit)
     uow.audit.concerns(*(row["patient_id"] for row in items))
     return {
         "items": [to_json(row) for row in items],
         "next_cursor": next_cursor,
         "limit": search.limit,
     }
-
-
-def decode_cursor(cursor: str, descending: bool) -> tuple[datetime, UUID]:
-    start, ident, was_descending = paging.decode_cursor(
-        cursor, lambda v: (datetime.fromisoformat(v[0]), UUID(v[1]), bool(v[2]))
-    )
-    if was_descending != descending:
-        raise InvalidRequest("The cursor belongs to the other sort order.")
-    return start, ident
 
 
 UPDATABLE = ("start_at", "end_at", "status", "reason", "notes", "cancellation_reason")

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from domain import paging
-from domain.model import utc_iso
+from domain.model import Caller, utc_iso
 from persistence.audit import AuditQuery
 from persistence.db import UnitOfWork
 
@@ -45,7 +45,16 @@ def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-async def search(uow: UnitOfWork, filters: AuditFilters) -> dict[str, Any]:
+KEYSET = paging.Keyset(
+    "audit events",
+    lambda row: (row["at"], row["id"]),
+    lambda values: (datetime.fromisoformat(values[0]), int(values[1])),
+)
+
+
+async def search(
+    uow: UnitOfWork, caller: Caller, filters: AuditFilters, cursors: paging.Cursors
+) -> dict[str, Any]:
     """Newest first. Reading the trail is itself audited."""
     uow.audit.record("audit.search", "audit_event")
     query = AuditQuery(
@@ -56,19 +65,13 @@ async def search(uow: UnitOfWork, filters: AuditFilters) -> dict[str, Any]:
         resource_id=filters.resource_id,
         since=filters.since,
         until=filters.until,
-        before=_decode(filters.cursor) if filters.cursor else None,
+        before=cursors.after(KEYSET, caller.id, filters.cursor),
         limit=filters.limit + 1,
     )
     rows = await uow.audit_log.find(query)
-    items, next_cursor = paging.page(
-        rows, filters.limit, lambda row: paging.encode_cursor(row["at"], row["id"])
-    )
+    items, next_cursor = cursors.page(KEYSET, caller.id, rows, filters.limit)
     return {
         "items": [to_json(row) for row in items],
         "next_cursor": next_cursor,
         "limit": filters.limit,
     }
-
-
-def _decode(cursor: str) -> tuple[datetime, int]:
-    return paging.decode_cursor(cursor, lambda v: (datetime.fromisoformat(v[0]), int(v[1])))

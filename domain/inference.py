@@ -24,7 +24,7 @@ from uuid import UUID
 
 from domain import inference_rules as rules
 from domain import paging
-from domain.errors import InvalidRequest, NotFound, TooManyRequests, UnprocessableRequest
+from domain.errors import NotFound, TooManyRequests, UnprocessableRequest
 from domain.model import Caller, Role, utc_iso
 from domain.predictor import Prediction, Predictor
 from mlclient import MLError
@@ -247,30 +247,30 @@ class Search:
     limit: int = 20
 
 
-async def search(uow: UnitOfWork, caller: Caller, search: Search) -> dict[str, Any]:
+KEYSET = paging.Keyset(
+    "inference records",
+    lambda row: (row["requested_at"], row["id"]),
+    lambda values: (datetime.fromisoformat(values[0]), UUID(values[1])),
+)
+
+
+async def search(
+    uow: UnitOfWork, caller: Caller, search: Search, cursors: paging.Cursors
+) -> dict[str, Any]:
     """One page of the records the caller may see, newest first."""
     uow.audit.record("inference.search", "inference")
     query = RecordQuery(
         scope_requested_by=None if caller.is_admin else caller.id,
         model_name=search.model,
         patient_id=search.patient_id,
-        after=decode_cursor(search.cursor) if search.cursor else None,
+        after=cursors.after(KEYSET, caller.id, search.cursor),
         limit=search.limit + 1,  # one more tells whether there is a next page
     )
     rows = await uow.inference_records.find(query)
-    items, next_cursor = paging.page(
-        rows, search.limit, lambda row: paging.encode_cursor(row["requested_at"], row["id"])
-    )
+    items, next_cursor = cursors.page(KEYSET, caller.id, rows, search.limit)
     uow.audit.concerns(*(row["patient_id"] for row in items if row["patient_id"] is not None))
     return {
         "items": [to_json(row) for row in items],
         "next_cursor": next_cursor,
         "limit": search.limit,
     }
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    at, ident = paging.decode_cursor(cursor, lambda v: (datetime.fromisoformat(v[0]), UUID(v[1])))
-    if at.tzinfo is None:
-        raise InvalidRequest("The cursor is not one this API issued.")
-    return at, ident

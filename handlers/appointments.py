@@ -7,7 +7,7 @@ from uuid import UUID
 
 from domain import appointments
 from domain.appointments import Booking, Search, etag, parse_time
-from handlers.context import JSON, caller, header, single_read, unit_of_work
+from handlers.context import JSON, caller, cursors, header, single_read, unit_of_work
 
 Reply = tuple[dict[str, Any] | None, int, dict[str, str]]
 
@@ -29,7 +29,7 @@ async def list_appointments(token_info: dict[str, Any], limit: int, **query: Any
         limit=limit,
     )
     async with single_read(token_info) as uow:
-        page = await appointments.search(uow, caller(token_info), search)
+        page = await appointments.search(uow, caller(token_info), search, cursors())
     return page, 200, JSON
 
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from domain import audit_search
 from domain.appointments import parse_time
-from handlers.context import JSON, unit_of_work
+from handlers.context import JSON, caller, cursors, unit_of_work
 
 
 async def list_audit_events(
@@ -26,5 +26,5 @@ async def list_audit_events(
         limit=limit,
     )
     async with unit_of_work(token_info) as uow:
-        page = await audit_search.search(uow, filters)
+        page = await audit_search.search(uow, caller(token_info), filters, cursors())
     return page, 200, JSON

@@ -10,6 +10,7 @@ from starlette.types import Scope
 
 from domain.audit import RequestContext
 from domain.model import Caller
+from domain.paging import Cursors
 from persistence.db import UnitOfWork
 from service.observability import REQUEST_ID_KEY
 from service.runtime import REQUEST_SCOPE, Runtime, from_scope
@@ -23,6 +24,11 @@ def _scope() -> Scope:
 
 def runtime() -> Runtime:
     return from_scope(_scope())
+
+
+def cursors() -> Cursors:
+    """Signs and checks the cursors of every list."""
+    return runtime().cursors
 
 
 def header(name: str) -> str | None:

@@ -413,6 +413,13 @@ class Problem(TypedDict):
     """
     A URI reference for this occurrence.
     """
+    errors: NotRequired[list[FieldError]]
+    """
+    On a 400 from validation, and on a 415: every value that broke a rule (at most 20),
+    each either a body member, by JSON pointer, or a parameter, by name and location.
+    `detail` is the first of them as a sentence. Messages name the rule, never the value.
+
+    """
 
 
 class ConflictProblem(Problem):
@@ -627,7 +634,9 @@ A doctor's specialty; null for other roles.
 
 Timestamp: TypeAlias = str
 """
-RFC 3339 with an offset; returned in UTC.
+RFC 3339 with an offset, at or after 1900-01-01T00:00:00Z and before
+9000-01-01T00:00:00Z; returned in UTC.
+
 """
 
 

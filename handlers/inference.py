@@ -7,7 +7,7 @@ from uuid import UUID
 
 from domain import inference
 from domain.inference import InferenceRequest, Search
-from handlers.context import JSON, caller, request_id, runtime, unit_of_work
+from handlers.context import JSON, caller, cursors, request_id, runtime, unit_of_work
 
 Reply = tuple[dict[str, Any], int, dict[str, str]]
 
@@ -42,7 +42,7 @@ async def list_inferences(token_info: dict[str, Any], limit: int, **query: Any) 
         limit=limit,
     )
     async with unit_of_work(token_info) as uow:
-        page = await inference.search(uow, caller(token_info), search)
+        page = await inference.search(uow, caller(token_info), search, cursors())
     return page, 200, JSON
 
 

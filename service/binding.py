@@ -132,6 +132,7 @@ class Plan:
                     kwargs[planned[0]] = planned[1](value)
         if self.query and scope["query_string"]:
             arrays: dict[str, list[str]] = {}
+            scalars: dict[str, str] = {}
             for name, value in parse_qsl(
                 scope["query_string"].decode("latin-1"), keep_blank_values=True
             ):
@@ -141,7 +142,11 @@ class Plan:
                 if parameter.array:
                     arrays.setdefault(name, []).append(value)
                 else:
-                    kwargs[parameter.argument] = parameter.convert(value)
+                    scalars[name] = value
+            # Only the last of repeated values was validated: an earlier one may not convert.
+            for name, value in scalars.items():
+                parameter = self.query[name]
+                kwargs[parameter.argument] = parameter.convert(value)
             for name, values in arrays.items():
                 parameter = self.query[name]
                 # As Connexion's URI parser: repeated values joined, then split on commas.

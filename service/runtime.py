@@ -11,6 +11,7 @@ from typing import Any
 from starlette.types import Scope
 
 from domain.auth import AuthService, LoginThrottle
+from domain.paging import Cursors
 from domain.passwords import PasswordHasher
 from domain.predictor import MLObserver, Predictor
 from domain.tokens import TokenService
@@ -39,6 +40,8 @@ class Runtime:
     auth: AuthService
     expected_revision: str
     predictor: Predictor
+    # Keyed from the token secret (its own derived key): a new secret ends old cursors too.
+    cursors: Cursors
 
     @classmethod
     def build(
@@ -75,6 +78,7 @@ class Runtime:
             auth=auth,
             expected_revision=migrate.head_revision(),
             predictor=Predictor(MLClient(ml_client_config(settings)), ml_observer),
+            cursors=Cursors.derived_from(settings.jwt_secret),
         )
 
     async def start(self) -> None:

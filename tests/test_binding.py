@@ -73,6 +73,8 @@ def _connexion_binds(operation: OpenAPIOperation, scope: dict[str, Any]) -> dict
         "",
         "limit=5",
         "limit=5&limit=7",  # a repeated scalar: the last one
+        "limit=&limit=7",  # ...even when an earlier one would not convert (it was a 500)
+        "limit=x&limit=7&limit=1",
         "status=booked&status=cancelled",
         "status=booked,completed&status=cancelled",  # form arrays split on commas too
         "from=2026-01-01T00:00:00Z&to=2026-01-08T00:00:00Z&sort=-start_at",

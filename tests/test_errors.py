@@ -60,13 +60,14 @@ async def test_a_query_parameter_out_of_range_or_unknown_is_a_400_problem(
         assert_problem(await client.get("/users", params=params, headers=patient.headers), 400)
 
 
-async def test_a_refusal_quoting_a_huge_value_keeps_its_detail_short(
+async def test_a_refusal_of_a_huge_value_names_the_rule_not_the_value(
     client: httpx.AsyncClient,
 ) -> None:
     reply = await client.post("/auth/login", json={"email": "x" * 20000, "password": "pass phrase"})
     detail = assert_problem(reply, 400)["detail"]
     assert len(detail) <= MAX_DETAIL
-    assert detail.endswith("\u2026")
+    assert "xxxx" not in reply.text
+    assert detail == "Body member '/email' is too long (at most 254 characters)."
 
 
 @pytest.mark.parametrize(

@@ -473,6 +473,12 @@ export interface components {
             detail?: string | null;
             /** @description A URI reference for this occurrence. */
             instance?: string;
+            /**
+             * @description On a 400 from validation, and on a 415: every value that broke a rule (at most 20),
+             *     each either a body member, by JSON pointer, or a parameter, by name and location.
+             *     `detail` is the first of them as a sentence. Messages name the rule, never the value.
+             */
+            errors?: components["schemas"]["FieldError"][];
         } & {
             [key: string]: unknown;
         };
@@ -1087,7 +1093,8 @@ export interface components {
         AppointmentStatus: "booked" | "arrived" | "fulfilled" | "cancelled" | "noshow";
         /**
          * Format: date-time
-         * @description RFC 3339 with an offset; returned in UTC.
+         * @description RFC 3339 with an offset, at or after 1900-01-01T00:00:00Z and before
+         *     9000-01-01T00:00:00Z; returned in UTC.
          * @example 2030-03-04T09:00:00Z
          */
         Timestamp: string;
@@ -1688,7 +1695,13 @@ export interface components {
                  *       "type": "/docs/problems/invalid-request",
                  *       "title": "Bad Request",
                  *       "status": 400,
-                 *       "detail": "'email' is a required property"
+                 *       "detail": "Body member '/email' is required.",
+                 *       "errors": [
+                 *         {
+                 *           "pointer": "/email",
+                 *           "message": "is required"
+                 *         }
+                 *       ]
                  *     }
                  */
                 "application/problem+json": components["schemas"]["InvalidRequestProblem"];
