@@ -133,6 +133,8 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
     app.add_middleware(
         RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime
     )
+    # Outside the error handlers, so every 401 gets its challenge whoever answered it.
+    app.add_middleware(security.BearerChallenge, position=MiddlewarePosition.BEFORE_EXCEPTION)
     # Inside CORS, so that a preflight OPTIONS is answered before any 405.
     app.add_middleware(
         MethodGuard,
