@@ -18,7 +18,7 @@ from connexion.options import SwaggerUIOptions
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service import formats, heap, metrics, problems, security, signatures
+from service import formats, heap, logs, metrics, problems, security, signatures
 from service.binding import PlannedApp
 from service.hardening import HardeningMiddleware
 from service.jsonifier import OrjsonJsonifier
@@ -68,6 +68,8 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
     # Connexion warns on every request to an operation accepting two media types (login takes
     # JSON or the OAuth form); that is by design here.
     logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
+    # Connexion's validators quote refused values, passwords and tokens included.
+    logs.withhold_request_values()
     runtime = Runtime.build(settings, database_url, ml_observer=metrics.MLMetrics())
 
     @contextlib.asynccontextmanager
