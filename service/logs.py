@@ -69,6 +69,8 @@ class SecretFilter(logging.Filter):
             record.args = (validator, f": {field.group(1)}" if field else "")
             if record.levelno > logging.INFO:
                 record.levelno, record.levelname = logging.INFO, "INFO"
+                # Now an INFO line: written only where INFO lines are.
+                return logging.getLogger(record.name).isEnabledFor(logging.INFO)
             return True
         message = record.getMessage()
         masked = redact(message)
