@@ -53,7 +53,8 @@ class RefusedToken(OAuthProblem):  # type: ignore[misc]
 
 
 async def token_info(token: str, request: Any) -> dict[str, Any] | None:
-    """Return the caller for a valid access token, ``None`` (401) otherwise."""
+    """Return the caller for a valid access token; raise ``RefusedToken`` (401) otherwise.
+    (``None`` would be a 401 too, with Connexion's wording and no RFC 6750 error.)"""
     scope = request.scope
     # With several security requirements (doctor OR admin) Connexion calls this once per
     # requirement; the answer for one request cannot change, so look it up once.
