@@ -15,27 +15,86 @@ from persistence.db import UnitOfWork
 BAD_CREDENTIALS = "The email or password is incorrect."
 BAD_REFRESH = "The refresh token is invalid, expired or already used."
 THROTTLED = "Too many failed sign-ins; try again later."
+SIGN_UPS_THROTTLED = "Too many sign-ups from this address; try again later."
 
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+@dataclass(frozen=True, slots=True)
+class KeyState:
+    """One throttle counter as the database holds it now."""
+
+    failures: int  # in the open window (attempts, for sign-ups)
+    blocked_for: int  # seconds until the key's delay ends; 0: none
+    window_left: int  # seconds until its window ends
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleKeys:
+    account: str
+    pair: str | None  # the account at this address
+    address: str | None
+
+    @property
+    def all(self) -> list[str]:
+        return [key for key in (self.account, self.pair, self.address) if key]
+
+
 @dataclass(frozen=True)
 class LoginThrottle:
-    """Failed sign-ins allowed per window, per account and per client address. The account
-    key is the submitted email, whether or not it exists, so the limit reveals nothing."""
+    """Brute-force throttling that cannot lock a user out (README, Decisions).
+
+    Failures are counted per account (the submitted email, whether or not it exists, so the
+    throttle reveals nothing), per account at one address, and per address, in windows of
+    ``window_seconds``. Past its allowance an account, or an account at an address, waits a
+    delay that starts at ``first_delay`` and doubles with every further failure (at most a
+    window). The per-address count, high enough for an office behind one NAT, refuses only
+    attempts at accounts that already failed from that address (before their password is
+    checked) and failing ones (after): a correct password for an account without recent
+    failures always gets in, however many others failed from the same address.
+    """
 
     per_account: int = 10
-    per_address: int = 30
+    per_pair: int = 5
+    per_address: int = 100
     window_seconds: int = 900
+    first_delay: int = 30
+    sign_ups_per_address: int = 20
 
-    def keys(self, email: str, address: str | None) -> tuple[list[str], list[int]]:
-        keys, limits = [f"account:{email}"], [self.per_account]
-        if address:
-            keys.append(f"address:{address}")
-            limits.append(self.per_address)
-        return keys, limits
+    def keys(self, email: str, address: str | None) -> ThrottleKeys:
+        if not address:
+            return ThrottleKeys(f"account:{email}", None, None)
+        return ThrottleKeys(f"account:{email}", f"pair:{address} {email}", f"address:{address}")
+
+    def delayed(self, keys: ThrottleKeys) -> list[tuple[str, int]]:
+        """The keys that earn growing delays, each with its allowance."""
+        pairs = [(keys.account, self.per_account)]
+        if keys.pair:
+            pairs.append((keys.pair, self.per_pair))
+        return pairs
+
+    def spares(self, pair: KeyState | None) -> bool:
+        """Whether an account is let through a throttled address: no failures from there."""
+        return pair is None or pair.failures == 0
+
+    def address_throttled(self, keys: ThrottleKeys, states: dict[str, KeyState]) -> int:
+        """Seconds until the address's window ends, if it is over its limit (0: it is not)."""
+        state = states.get(keys.address) if keys.address else None
+        if state is None or state.failures < self.per_address:
+            return 0
+        return state.window_left
+
+    def wait_before_check(self, keys: ThrottleKeys, states: dict[str, KeyState]) -> int:
+        """Seconds a sign-in is refused for without its password being checked (0: check)."""
+        delays = [states[key].blocked_for for key in (keys.account, keys.pair) if key in states]
+        wait = max(delays, default=0)
+        if wait > 0:
+            return wait
+        if self.spares(states.get(keys.pair) if keys.pair else None):
+            return 0
+        return self.address_throttled(keys, states)
 
 
 @dataclass
@@ -49,6 +108,22 @@ class AuthService:
 
     def check_password(self, password: str) -> None:
         check_policy(password, self.min_password_length)
+
+    async def admit_sign_up(self, uow: UnitOfWork, address: str | None) -> None:
+        """Count a sign-up attempt from ``address`` (each costs a bcrypt hash), committed
+        whatever the sign-up then does; over the limit, 429 until the window ends."""
+        if not address:
+            return
+        counted = await uow.login_throttle.count_failure(
+            [f"sign-up:{address}"], self.throttle.window_seconds
+        )
+        state = next(iter(counted.values()))
+        if state.failures > self.throttle.sign_ups_per_address:
+            uow.audit.record("auth.register", "user", success_status=201)
+            uow.audit.fail(429, "sign-ups throttled for this address")
+            await uow.commit()
+            raise TooManyRequests(SIGN_UPS_THROTTLED, retry_after=state.window_left)
+        await uow.commit()
 
     async def register(self, uow: UnitOfWork, *, email: str, password: str, full_name: str) -> User:
         """Anyone may sign up, always as a patient; roles are granted by an admin."""
@@ -71,10 +146,10 @@ class AuthService:
     ) -> TokenPair:
         email = normalise_email(email)
         uow.audit.record("auth.login", "account", email)
-        keys, limits = self.throttle.keys(email, address)
-        retry_after = await uow.login_throttle.blocked_for(
-            keys, limits, self.throttle.window_seconds
-        )
+        throttle = self.throttle
+        keys = throttle.keys(email, address)
+        states = await uow.login_throttle.state(keys.all, throttle.window_seconds)
+        retry_after = throttle.wait_before_check(keys, states)
         if retry_after > 0:
             raise TooManyRequests(THROTTLED, retry_after=retry_after)
         found = await uow.users.get_with_password_hash(email)
@@ -83,11 +158,20 @@ class AuthService:
         valid = await self.hasher.verify(password, stored_hash)
         if not valid or user is None or not user.active:
             # The failure must count although the request fails: commit, then refuse.
-            await uow.login_throttle.count_failure(keys, self.throttle.window_seconds)
-            uow.audit.fail(401, "bad credentials" if not valid else "inactive account")
+            await uow.login_throttle.count_failure(
+                keys.all,
+                throttle.window_seconds,
+                delayed=throttle.delayed(keys),
+                first_delay=throttle.first_delay,
+            )
+            address_wait = throttle.address_throttled(keys, states)
+            status = 429 if address_wait else 401
+            uow.audit.fail(status, "bad credentials" if not valid else "inactive account")
             await uow.commit()
+            if address_wait:
+                raise TooManyRequests(THROTTLED, retry_after=address_wait)
             raise Unauthenticated(BAD_CREDENTIALS)
-        await uow.login_throttle.forget(keys[0])
+        await uow.login_throttle.forget([key for key in (keys.account, keys.pair) if key])
         uow.audit.identify(user.id, user.role.value)
         session_id, expires_at = await uow.refresh_tokens.start_session(user.id, self.refresh_ttl)
         pair = await self._issue(uow, user, session_id, expires_at)

@@ -34,6 +34,10 @@ class InvalidToken(Exception):
     """The token is not an acceptable access token; the message says why (for logs only)."""
 
 
+class ExpiredToken(InvalidToken):
+    """A token this service signed whose lifetime is over: the client should refresh it."""
+
+
 @dataclass(frozen=True, slots=True)
 class AccessClaims:
     user_id: UUID
@@ -78,6 +82,9 @@ class TokenService:
                 options={"require": REQUIRED_CLAIMS},
                 leeway=5,
             )
+        except jwt.ExpiredSignatureError as exc:
+            # PyJWT checks the signature before the claims: only our own tokens get here.
+            raise ExpiredToken(str(exc)) from None
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from None
         if decoded["header"].get("typ") != ACCESS_TOKEN_TYPE:

@@ -12,6 +12,9 @@ NO_STORE = {**JSON, "Cache-Control": "no-store", "Pragma": "no-cache"}
 async def register_patient(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Sign up as a patient."""
     rt = runtime()
+    # Counted in a transaction of its own: an attempt counts whatever the sign-up then does.
+    async with unit_of_work() as uow:
+        await rt.auth.admit_sign_up(uow, client_address())
     async with unit_of_work() as uow:
         user = await rt.auth.register(
             uow, email=body["email"], password=body["password"], full_name=body["full_name"]

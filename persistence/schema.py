@@ -165,15 +165,16 @@ sessions = Table(
 )
 Index("ix_sessions_user_id", sessions.c.user_id)
 
-# Failed sign-ins per account and per client address in a fixed window, shared by every
-# instance. Keys: "account:<email>" (counted whether or not the account exists) and
-# "address:<ip>".
+# Failed sign-ins in a fixed window, shared by every instance, and the end of the growing
+# delay a key earned. Keys: "account:<email>" (counted whether or not the account exists),
+# "pair:<ip> <email>", "address:<ip>" and "sign-up:<ip>" (attempts, not failures).
 login_throttle = Table(
     "login_throttle",
     metadata,
     Column("key", Text, primary_key=True),
     Column("window_start", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("failures", Integer, nullable=False, server_default=text("0")),
+    Column("blocked_until", DateTime(timezone=True), nullable=True),
 )
 
 # Append-only (a trigger refuses UPDATE and DELETE). Never holds passwords, tokens or

@@ -17,7 +17,7 @@ from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service import formats, heap, metrics, problems, reference, security, signatures
+from service import formats, heap, logs, metrics, problems, reference, security, signatures
 from service.binding import PlannedApp
 from service.hardening import HardeningMiddleware
 from service.jsonifier import OrjsonJsonifier
@@ -72,6 +72,8 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
     # Connexion warns on every request to an operation accepting two media types (login takes
     # JSON or the OAuth form); that is by design here.
     logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
+    # Connexion's validators quote refused values, passwords and tokens included.
+    logs.withhold_request_values()
     runtime = Runtime.build(settings, database_url, ml_observer=metrics.MLMetrics())
 
     @contextlib.asynccontextmanager
@@ -140,6 +142,8 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
     app.add_middleware(
         RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime
     )
+    # Outside the error handlers, so every 401 gets its challenge whoever answered it.
+    app.add_middleware(security.BearerChallenge, position=MiddlewarePosition.BEFORE_EXCEPTION)
     # Inside CORS, so that a preflight OPTIONS is answered before any 405.
     app.add_middleware(
         MethodGuard,

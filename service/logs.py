@@ -4,6 +4,17 @@ Every line has time, level, logger, pid and message; the access log line (logger
 ``medai.access``) adds the request's fields (see ``service.observability``) and is written by
 ``AccessLog``, the one line per request, without the cost of a log record. Structured fields
 travel on the record as ``fields`` (``log.info("request", extra={"fields": {...}})``).
+
+No secret is ever logged (passwords, access and refresh tokens, client secrets, Authorization
+headers), whatever fails, at any level. Two layers, because no single one sees everything:
+
+- at the source, ``withhold_request_values`` puts ``SecretFilter`` on Connexion's loggers,
+  whose body validators quote the refused value (a 1,100-character password in a sign-in form
+  was logged at error level): the message keeps only which field failed. It is on the loggers,
+  so it acts before any handler, ours or a test's;
+- at the sink, the same filter on the one handler every line of ``medai serve`` goes through
+  masks anything shaped like a credential (an Authorization value, a JWT, a refresh token) that
+  any library might put in a message or a traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +22,7 @@ from __future__ import annotations
 import logging
 import logging.config
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +30,72 @@ from typing import Any
 import orjson
 
 ACCESS_LOGGER = "medai.access"
+
+WITHHELD = "[withheld]"
+# Credential shapes: an Authorization value after its scheme, a JWT (its header always starts
+# with '{"' in base64url: "eyJ"), a refresh token (domain.tokens.REFRESH_TOKEN_PREFIX).
+_CREDENTIALS = re.compile(
+    r"(?i:\b(bearer|basic)(\s+|%20|\+))[A-Za-z0-9._~+/=-]{8,}"
+    r"|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"
+    r"|mrt_[A-Za-z0-9_-]+"
+)
+# Connexion's validation lines end with the path of the offending field: " - 'password'".
+_FIELD = re.compile(r" - '([A-Za-z0-9_.]{1,100})'$")
+
+
+def redact(text: str) -> str:
+    """``text`` with every credential-shaped part replaced by ``[withheld]``."""
+    return _CREDENTIALS.sub(lambda m: (m.group(1) + " " if m.group(1) else "") + WITHHELD, text)
+
+
+class SecretFilter(logging.Filter):
+    """Keeps secrets out of a record before anything formats or writes it.
+
+    A Connexion validation message (the record carries ``validator``, Connexion's own
+    ``extra``) quotes the refused value, which may be a password or a token: it is replaced by
+    the name of the field alone, at INFO, since a client's bad input is no server error (the
+    sign-in form's were at ERROR). Every other message, and its traceback, is masked with
+    ``redact``.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.__dict__.get("medai_withheld"):  # on a logger, and again at the handler
+            return True
+        record.medai_withheld = True
+        validator = record.__dict__.get("validator")
+        if validator is not None:
+            field = _FIELD.search(record.getMessage())
+            record.msg = "request %s refused by validation (value withheld from the log)%s"
+            record.args = (validator, f": {field.group(1)}" if field else "")
+            if record.levelno > logging.INFO:
+                record.levelno, record.levelname = logging.INFO, "INFO"
+                # Now an INFO line: written only where INFO lines are.
+                return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+            return True
+        message = record.getMessage()
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+SECRET_FILTER = SecretFilter()
+
+
+def withhold_request_values() -> None:
+    """Put ``SecretFilter`` on every Connexion logger (a logger's filters see only what is
+    logged to it by name, not what its children pass up). Idempotent."""
+    import connexion  # noqa: F401 - its modules create their loggers on import
+
+    names = [name for name in logging.root.manager.loggerDict if name.startswith("connexion")]
+    for name in names:
+        logger = logging.getLogger(name)
+        if SECRET_FILTER not in logger.filters:
+            logger.addFilter(SECRET_FILTER)
 
 
 def _head(when: datetime, level: str, logger: str, pid: int | None, message: str) -> dict[str, Any]:
@@ -42,8 +120,10 @@ class JsonFormatter(logging.Formatter):
         fields = record.__dict__.get("fields")
         if fields:
             entry.update(fields)
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
+        if record.exc_text:  # already redacted by SecretFilter
+            entry["error"] = record.exc_text
+        elif record.exc_info:
+            entry["error"] = redact(self.formatException(record.exc_info))
         return orjson.dumps(entry, default=str).decode()
 
 
@@ -79,10 +159,12 @@ def config(level: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter}},
+        "filters": {"secrets": {"()": SecretFilter}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "json",
+                "filters": ["secrets"],
                 "stream": "ext://sys.stderr",
             }
         },

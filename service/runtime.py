@@ -60,8 +60,11 @@ class Runtime:
             refresh_idle_ttl=settings.refresh_idle_ttl,
             throttle=LoginThrottle(
                 per_account=settings.login_max_failures_per_account,
+                per_pair=settings.login_max_failures_per_pair,
                 per_address=settings.login_max_failures_per_address,
                 window_seconds=settings.login_throttle_window,
+                first_delay=settings.login_first_delay,
+                sign_ups_per_address=settings.sign_ups_per_address,
             ),
             min_password_length=settings.password_min_length,
         )

@@ -65,8 +65,11 @@ class Settings:
     log_level: str = "info"
     password_min_length: int = 8
     login_max_failures_per_account: int = 10
-    login_max_failures_per_address: int = 30
+    login_max_failures_per_pair: int = 5
+    login_max_failures_per_address: int = 100
     login_throttle_window: int = 900
+    login_first_delay: int = 30
+    sign_ups_per_address: int = 20
     max_body_bytes: int = 64 * 1024
     metrics: bool = True
     shutdown_timeout: int = 20
@@ -123,10 +126,15 @@ class Settings:
             login_max_failures_per_account=reader.integer(
                 "MEDAI_LOGIN_MAX_FAILURES_PER_ACCOUNT", 10, 1, 1000
             ),
+            login_max_failures_per_pair=reader.integer(
+                "MEDAI_LOGIN_MAX_FAILURES_PER_PAIR", 5, 1, 1000
+            ),
             login_max_failures_per_address=reader.integer(
-                "MEDAI_LOGIN_MAX_FAILURES_PER_ADDRESS", 30, 1, 100000
+                "MEDAI_LOGIN_MAX_FAILURES_PER_ADDRESS", 100, 1, 100000
             ),
             login_throttle_window=reader.integer("MEDAI_LOGIN_THROTTLE_WINDOW", 900, 1, 86400),
+            login_first_delay=reader.integer("MEDAI_LOGIN_FIRST_DELAY", 30, 1, 86400),
+            sign_ups_per_address=reader.integer("MEDAI_SIGN_UPS_PER_ADDRESS", 20, 1, 100000),
             max_body_bytes=reader.integer("MEDAI_MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024**2),
             metrics=reader.flag("MEDAI_METRICS", True),
             shutdown_timeout=reader.integer("MEDAI_SHUTDOWN_TIMEOUT", 20, 0, 600),

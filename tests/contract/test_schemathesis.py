@@ -71,10 +71,12 @@ def gate(scratch_database: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         # Every request comes from 127.0.0.1 and fuzzed sign-ins mostly fail; throttling has its
         # own tests (tests/security), here it would only lock the gate's accounts out.
         "MEDAI_LOGIN_MAX_FAILURES_PER_ACCOUNT": "1000",
+        "MEDAI_LOGIN_MAX_FAILURES_PER_PAIR": "1000",
         "MEDAI_LOGIN_MAX_FAILURES_PER_ADDRESS": "100000",
         # Likewise the predictions a minute: at the default 30 the fuzzing phase spends them
         # all, and the stateful phase never gets the 201 the link to the record starts from.
         "MEDAI_INFERENCE_RATE_PER_MINUTE": "100000",
+        "MEDAI_SIGN_UPS_PER_ADDRESS": "100000",
     }
     with live.serve(tmp_path_factory.mktemp("contract-service"), env) as service:
         everyone = people.enrol(service.base_url, admin)

@@ -8,6 +8,7 @@ smallest change a careless edit could plausibly make.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import traceback
 from collections.abc import Callable
@@ -26,11 +27,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 
 from domain import appointment_rules, appointments, passwords, tokens, user_rules, users
-from domain.auth import LoginThrottle
+from domain.auth import AuthService, LoginThrottle, ThrottleKeys
 from domain.errors import Conflict
 from domain.model import utc_iso
 from domain.passwords import PasswordHasher
 from domain.tokens import InvalidToken
+from persistence import login_throttle
 from persistence.appointments import AppointmentRepository, ListQuery
 from persistence.audit import AuditRepository
 from persistence.login_throttle import LoginThrottleRepository
@@ -126,21 +128,41 @@ def stale_session_version_accepted(mp: pytest.MonkeyPatch) -> None:
 
 @mutant("failed sign-ins are throttled", API2)
 def no_login_throttle(mp: pytest.MonkeyPatch) -> None:
-    async def never(self: LoginThrottleRepository, *args: Any) -> int:
-        return 0
+    async def nothing_counted(self: LoginThrottleRepository, *args: Any) -> dict[str, Any]:
+        return {}
 
-    mp.setattr(LoginThrottleRepository, "blocked_for", never)
+    mp.setattr(LoginThrottleRepository, "state", nothing_counted)
 
 
 @mutant("the throttle also counts per client address", API2)
 def throttle_ignores_client_address(mp: pytest.MonkeyPatch) -> None:
     real = LoginThrottle.keys
 
-    def account_only(self: LoginThrottle, email: str, address: str | None) -> Any:
-        keys, limits = real(self, email, address)
-        return keys[:1], limits[:1]
+    def account_only(self: LoginThrottle, email: str, address: str | None) -> ThrottleKeys:
+        return ThrottleKeys(real(self, email, address).account, None, None)
 
     mp.setattr(LoginThrottle, "keys", account_only)
+
+
+@mutant("throttle delays double with every further failure", API2)
+def throttle_delays_do_not_grow(mp: pytest.MonkeyPatch) -> None:
+    flat = copy.copy(login_throttle._DELAY)
+    flat.text = flat.text.replace("power(2,", "power(1,")
+    assert flat.text != login_throttle._DELAY.text
+    mp.setattr(login_throttle, "_DELAY", flat)
+
+
+@mutant("a throttled address still lets in accounts without failures from it", API2)
+def throttled_address_locks_everyone_out(mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(LoginThrottle, "spares", lambda self, pair: False)
+
+
+@mutant("sign-ups are throttled per client address", API2)
+def sign_ups_not_throttled(mp: pytest.MonkeyPatch) -> None:
+    async def admit(self: AuthService, uow: Any, address: str | None) -> None:
+        return None
+
+    mp.setattr(AuthService, "admit_sign_up", admit)
 
 
 @mutant("an unknown email costs the same bcrypt work as a wrong password", API2)

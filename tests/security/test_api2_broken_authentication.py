@@ -1,6 +1,8 @@
 """API2:2023 Broken Authentication.
 
-Brute force ends in 429s per account and per client address, temporarily; a wrong password
+Brute force ends in 429s per account and per client address, temporarily, with delays that
+grow, and never locks out a correct password of an account that did not fail from that
+address (one office behind NAT); sign-ups are throttled per address; a wrong password
 and an unknown email cannot be told apart; refresh tokens rotate, expire, and a reused one ends
 its sign-in; signing out, a password change and deactivation end tokens at once; passwords
 follow ASVS 6.2.
@@ -86,6 +88,86 @@ async def test_existing_and_unknown_emails_are_throttled_alike(
     for a, b in zip(known, unknown, strict=True):
         assert a.status_code == b.status_code
         assert a.json() == b.json()
+
+
+def retry_after(reply: httpx.Response) -> int:
+    """The reply is a 429 problem with a Retry-After of whole seconds; those seconds."""
+    body = assert_problem(reply, 429)
+    assert "password" not in body["detail"].lower()
+    seconds = int(reply.headers["retry-after"])
+    assert seconds >= 1
+    return seconds
+
+
+async def test_thirty_failures_from_an_address_do_not_lock_out_another_account_there(
+    site_for: SiteFor, make_user: MakeUser
+) -> None:
+    # One office behind NAT: someone tries thirty wrong passwords, a colleague signs in.
+    colleague, typist = await make_user(login=False), await make_user(login=False)
+    site = await site_for(login_max_failures_per_address=10)
+    office = site.at("203.0.113.7")
+    replies = [await attempt(office, f"guess{n}@example.org", "wrong guess!") for n in range(29)]
+    replies.append(await attempt(office, typist.email, "a typo, sorry"))
+    assert [reply.status_code for reply in replies[:10]] == [401] * 10
+    for reply in replies[10:]:
+        assert 1 <= retry_after(reply) <= 900
+    # The address is over its limit, yet an account without failures from it gets in...
+    assert (await attempt(office, colleague.email, PASSWORD)).status_code == 200
+    # ...while one that just failed from there waits, even with the right password,
+    retry_after(await attempt(office, typist.email, PASSWORD))
+    # ...but only there: elsewhere its one failure is far from the account's allowance.
+    assert (await attempt(site.at("198.51.100.20"), typist.email, PASSWORD)).status_code == 200
+
+
+async def test_an_attacker_at_one_address_cannot_lock_the_owner_out(
+    site_for: SiteFor, make_user: MakeUser
+) -> None:
+    owner = await make_user(login=False)
+    site = await site_for(login_max_failures_per_pair=3, login_max_failures_per_account=10)
+    attacker = site.at("192.0.2.99")
+    statuses = [
+        (await attempt(attacker, owner.email, "wrong guess!")).status_code for _ in range(6)
+    ]
+    assert statuses == [401, 401, 401, 429, 429, 429]
+    retry_after(await attempt(attacker, owner.email, PASSWORD))
+    assert (await attempt(site.at("198.51.100.5"), owner.email, PASSWORD)).status_code == 200
+
+
+async def test_throttle_delays_double_with_every_further_failure(
+    site_for: SiteFor, make_user: MakeUser
+) -> None:
+    user = await make_user(login=False)
+    site = await site_for(login_max_failures_per_account=2, login_first_delay=1)
+    waits = []
+    for round_ in range(3):
+        failures = 2 if round_ == 0 else 1
+        for n in range(failures):
+            wrong = await attempt(site.at(f"198.51.100.{10 * round_ + n}"), user.email, "wrong!!!")
+            assert wrong.status_code == 401
+        waits.append(retry_after(await attempt(site.at("203.0.113.50"), user.email, PASSWORD)))
+        await asyncio.sleep(waits[-1] + 0.2)
+    assert waits == [1, 2, 4]
+    assert (await attempt(site.at("203.0.113.50"), user.email, PASSWORD)).status_code == 200
+
+
+async def test_sign_ups_are_throttled_per_address(site_for: SiteFor, database_url: str) -> None:
+    site = await site_for(sign_ups_per_address=3)
+    clinic = site.at("203.0.113.80")
+
+    async def sign_up(client: httpx.AsyncClient, email: str) -> httpx.Response:
+        body = {"email": email, "password": "a long passphrase", "full_name": "New Patient"}
+        return await client.post("/auth/register", json=body)
+
+    statuses = [(await sign_up(clinic, f"new{n}@example.org")).status_code for n in range(2)]
+    # A sign-up that fails after its hash counts too: each costs a bcrypt hash.
+    statuses.append((await sign_up(clinic, "new0@example.org")).status_code)
+    assert statuses == [201, 201, 409]
+    refused = await sign_up(clinic, "later@example.org")
+    assert 1 <= retry_after(refused) <= 900
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM users WHERE email = 'later@example.org'")
+        assert row.fetchone() == (0,)
+    assert (await sign_up(site.at("198.51.100.80"), "later@example.org")).status_code == 201
 
 
 @pytest.fixture

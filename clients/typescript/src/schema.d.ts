@@ -18,6 +18,7 @@ export interface paths {
          * @description Creates a patient account. Doctors and admins are appointed by an admin
          *     (`PUT /users/{user_id}`). Emails are unique regardless of case and stored lower-cased.
          *     Passwords are 8 characters to 72 bytes (UTF-8); longer ones are refused, never truncated.
+         *     Sign-up attempts are limited per client address (429 with `Retry-After`).
          */
         post: operations["registerPatient"];
         delete?: never;
@@ -1707,9 +1708,14 @@ export interface components {
                 "application/problem+json": components["schemas"]["InvalidRequestProblem"];
             };
         };
-        /** @description No valid access token (missing, expired, forged, revoked) or bad credentials. */
+        /**
+         * @description No valid access token (missing, expired, forged, revoked) or bad credentials. The
+         *     `WWW-Authenticate` challenge (RFC 6750) tells an expired token (refresh it) from an
+         *     invalid or revoked one (sign in again).
+         */
         Unauthorized: {
             headers: {
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
                 [name: string]: unknown;
             };
             content: {
@@ -1718,7 +1724,7 @@ export interface components {
                  *       "type": "/docs/problems/unauthenticated",
                  *       "title": "Unauthorized",
                  *       "status": 401,
-                 *       "detail": "Provided token is not valid"
+                 *       "detail": "The access token has expired; refresh it or sign in again."
                  *     }
                  */
                 "application/problem+json": components["schemas"]["UnauthenticatedProblem"];
@@ -1875,10 +1881,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["ContentTooLargeProblem"];
             };
         };
-        /**
-         * @description Too many failed sign-ins for this email or from this address; retry after `Retry-After`
-         *     seconds.
-         */
+        /** @description Too many failed sign-ins for this email or from this address, or sign-ups from this address; retry after `Retry-After` seconds. */
         TooManyRequests: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
@@ -2074,6 +2077,13 @@ export interface components {
          * @example "v1"
          */
         ETag: string;
+        /**
+         * @description The RFC 6750 challenge: `Bearer realm="medai"`, and for a refused token
+         *     `, error="invalid_token", error_description="The access token expired"` (or
+         *     `"The access token is invalid"`).
+         * @example Bearer realm="medai", error="invalid_token", error_description="The access token expired"
+         */
+        WWWAuthenticate: string;
         /** @description Seconds to wait before retrying. */
         RetryAfter: number;
         /** @description Tokens must not be cached. */
@@ -2169,6 +2179,7 @@ export type ParameterLimit = components['parameters']['Limit'];
 export type ParameterOffset = components['parameters']['Offset'];
 export type HeaderLocation = components['headers']['Location'];
 export type HeaderETag = components['headers']['ETag'];
+export type HeaderWwwAuthenticate = components['headers']['WWWAuthenticate'];
 export type HeaderRetryAfter = components['headers']['RetryAfter'];
 export type HeaderNoStore = components['headers']['NoStore'];
 export type $defs = Record<string, never>;
@@ -2201,6 +2212,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
