@@ -7,8 +7,12 @@ domain errors.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import socket
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -43,6 +47,101 @@ class Contention(DatabaseUnavailable):
     """PostgreSQL aborted the transaction to break a deadlock (or a serialization conflict)
     with a concurrent one; run again, it may well succeed. A use case that expects such races
     retries; elsewhere it is answered like an outage (503, retry later)."""
+
+
+class DatabaseTimeout(DatabaseUnavailable):
+    """A statement, commit or rollback got no answer within the operation timeout (a frozen
+    or partitioned database server); its connection was cut and will not be reused."""
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long database work may take, in seconds (0 turns a server-side one off).
+
+    ``operation`` is the client's own bound on each statement, commit or rollback: the only one
+    that holds when the server cannot answer at all (a frozen server runs none of its timers).
+    The other three are PostgreSQL's, sent as connection options, and stop slow statements,
+    lock waits and abandoned transactions on the server while the connection stays usable.
+    ``keepalive_idle`` turns on TCP keepalives, so a connection to a host that vanished is
+    noticed by the kernel even when no request is using it.
+    """
+
+    operation: float = 4.0
+    statement: float = 3.0
+    lock: float = 2.0
+    idle_in_transaction: float = 15.0
+    keepalive_idle: int = 10
+
+    def server_options(self) -> str:
+        settings = {
+            "statement_timeout": self.statement,
+            "lock_timeout": self.lock,
+            "idle_in_transaction_session_timeout": self.idle_in_transaction,
+        }
+        options = " ".join(f"-c {name}={round(value * 1000)}" for name, value in settings.items())
+        # A statement whose connection the client cut (below) is stopped by the server at its
+        # next check instead of running on for nobody.
+        return options + " -c client_connection_check_interval=1000"
+
+    def keepalive_options(self) -> dict[str, int]:
+        # Probes every few seconds after the idle time, and the connection declared dead
+        # after three unanswered ones. libpq ignores these on a Unix socket.
+        return {
+            "keepalives": 1,
+            "keepalives_idle": self.keepalive_idle,
+            "keepalives_interval": max(1, self.keepalive_idle // 2),
+            "keepalives_count": 3,
+        }
+
+
+class _Bounded:
+    """Bounds one operation on ``conn`` by ``seconds``: when the time is up, the connection's
+    socket is shut down. psycopg then fails the operation as it fails on a network error and
+    marks the connection broken, so the pool throws it away.
+
+    Not task cancellation (``asyncio.timeout``): psycopg answers a cancelled operation by
+    asking the server to cancel it and waiting for that, which a frozen server never answers.
+    Shutting the socket down rather than closing it keeps its descriptor number in use until
+    psycopg lets go of it, so no new connection can be confused with this one.
+    """
+
+    __slots__ = ("_conn", "_handle", "_seconds", "expired")
+
+    def __init__(self, conn: AsyncConnection[Any], seconds: float) -> None:
+        self._conn = conn
+        self._seconds = seconds
+        self.expired = False
+
+    def __enter__(self) -> Self:
+        loop = asyncio.get_running_loop()
+        self._handle = loop.call_later(self._seconds, self._expire)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._handle.cancel()
+        if self.expired and isinstance(exc, psycopg.Error):
+            raise DatabaseTimeout(
+                f"no answer from the database within {self._seconds:g} s"
+            ) from exc
+
+    def _expire(self) -> None:
+        self.expired = True
+        try:
+            sock = socket.socket(fileno=os.dup(self._conn.pgconn.socket))
+        except (OSError, psycopg.Error):
+            return  # already closed: the operation fails by itself
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+        log.warning("database operation cut after %g s without an answer", self._seconds)
 
 
 def _raise_if_outage(exc: psycopg.Error, conn: AsyncConnection[Any]) -> None:
@@ -83,9 +182,17 @@ def libpq_url(url: str) -> str:
 class Database:
     """The process's connection pool. Opened in the app's lifespan, never at import."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, connect_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        connect_timeout: float = 2.0,
+        timeouts: Timeouts = Timeouts(),
+    ) -> None:
         self.url = libpq_url(url)
         self.connect_timeout = connect_timeout
+        self.timeouts = timeouts
         self.pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
             self.url,
             min_size=1,
@@ -99,7 +206,11 @@ class Database:
                 # Every column is timestamptz, so the session zone only shapes how values
                 # arrive: in UTC they come as datetime.UTC (psycopg maps "UTC" to it), which
                 # the API's "...Z" formatting takes without a zone conversion per value.
-                "options": "-c TimeZone=UTC",
+                # Connection options rather than a SET per checkout: no round trip, and they
+                # hold for the session's life. Behind PgBouncer in transaction mode they must
+                # be set on the role instead (docs/operations.md, "Timeouts").
+                "options": "-c TimeZone=UTC " + timeouts.server_options(),
+                **timeouts.keepalive_options(),
             },
             connection_class=AsyncConnection[DictRow],
             # No ping before each checkout (a round trip per request): a unit of work whose
@@ -206,16 +317,21 @@ class UnitOfWork:
                         await self._write_audit(exc)
                         return
                     if exc is not None and not self._committed:
-                        await conn.rollback()
+                        with self._bounded(conn):
+                            await conn.rollback()
                     await self._write_audit(exc)
-                    if not self._committed:
-                        await conn.rollback()
+                    if not self._committed and not conn.closed:
+                        with self._bounded(conn):
+                            await conn.rollback()
                 except psycopg.Error as error:
                     _raise_if_outage(error, conn)
                     raise
         finally:
             self._conn = None
             await self._database.release(conn)
+
+    def _bounded(self, conn: AsyncConnection[DictRow]) -> _Bounded:
+        return _Bounded(conn, self._database.timeouts.operation)
 
     @property
     def connection(self) -> AsyncConnection[DictRow]:
@@ -228,7 +344,8 @@ class UnitOfWork:
             raise RuntimeError("a single read has no transaction to commit")
         await self.audit_log.append(self.audit.context, self.audit.take())
         try:
-            await self.connection.commit()
+            with self._bounded(self.connection):
+                await self.connection.commit()
         except psycopg.Error as exc:
             _raise_if_outage(exc, self.connection)
             raise
@@ -247,13 +364,15 @@ class UnitOfWork:
             return
         try:
             await self.audit_log.append(self.audit.context, events)
-            await self.connection.commit()
+            with self._bounded(self.connection):
+                await self.connection.commit()
             self._committed = True
-        except psycopg.Error as error:
+        except (psycopg.Error, DatabaseTimeout) as error:
             if exc is None:
                 # A read that cannot be put on record is not answered: the reply the use case
                 # built is dropped and the client gets a 503 (or 500), never unaudited data.
-                _raise_if_outage(error, self.connection)
+                if isinstance(error, psycopg.Error):
+                    _raise_if_outage(error, self.connection)
                 raise
             # A refusal keeps its own answer; losing its event is logged, not escalated.
             log.exception("could not write %d audit event(s)", len(events))
@@ -303,7 +422,8 @@ class UnitOfWork:
     async def rollback(self) -> None:
         """Abandon what this unit did so far; it can go on with a fresh transaction."""
         try:
-            await self.connection.rollback()
+            with self._bounded(self.connection):
+                await self.connection.rollback()
         except psycopg.Error as exc:
             _raise_if_outage(exc, self.connection)
             raise
@@ -342,7 +462,8 @@ class UnitOfWork:
         try:
             while True:
                 try:
-                    return await conn.execute(text, params)
+                    with self._bounded(conn):
+                        return await conn.execute(text, params)
                 except psycopg.OperationalError:
                     if not (self._untouched and conn.broken) or replacements == 0:
                         raise

@@ -13,13 +13,14 @@ from typing import Any
 from connexion import AsyncApp
 from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
 from connexion.middleware.request_validation import RequestValidationMiddleware
+from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import formats, heap, logs, metrics, problems, reference, security, signatures
 from service.binding import PlannedApp
-from service.hardening import HardeningMiddleware
+from service.hardening import HardenedServerErrors, HardeningMiddleware
 from service.jsonifier import OrjsonJsonifier
 from service.methods import MethodGuard, spec_paths
 from service.observability import ObservabilityMiddleware, operation_routes
@@ -60,6 +61,8 @@ def _connexion_middlewares() -> list[Any]:
     done once at start-up instead of on every request (benchmarks/profiles.md). A new list per
     app: Connexion inserts the app's own middlewares into it."""
     replaced = {
+        # The outermost layer, wrapped in the security headers (service/hardening.py).
+        ServerErrorMiddleware: HardenedServerErrors,
         SwaggerUIMiddleware: SpecPages,
         RequestValidationMiddleware: PlannedRequestValidation,
     }
@@ -120,6 +123,7 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
         HardeningMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         max_body_bytes=settings.max_body_bytes,
+        headers=False,
     )
     # CORS outside routing and security, so a preflight never needs a token. Exact origins
     # from configuration only: never reflected, never "*", no cookies (tokens are bearer).

@@ -6,10 +6,19 @@
   documentation pages get one that allows what they need from this origin only.
 - Request size limits: a body over the limit is a 413, oversized headers a 431, before any
   handler runs.
+
+The headers are added by the app's outermost layer (``HardenedServerErrors``, in the place of
+Connexion's last-resort error middleware), so that replies made outside the rest of the stack
+get them too: ``/metrics`` (answered by the observability middleware), and the bare 500 for an
+error no handler caught. ``HardeningMiddleware`` sits further in, where its size refusals are
+still logged and counted.
 """
 
 from __future__ import annotations
 
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from connexion.middleware.server_error import ServerErrorMiddleware
+from connexion.problem import problem
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.problems import BodyTooLarge, problem_bytes
@@ -28,36 +37,77 @@ COMMON = [
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
 MAX_HEADER_BYTES = 16 * 1024
+_API_HEADERS = (*COMMON, (b"content-security-policy", API_CSP))
+_DOCS_HEADERS = (*COMMON, (b"content-security-policy", DOCS_CSP))
 
 
-class HardeningMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+def hardened(send: Send, path: str) -> Send:
+    """``send`` with the security headers added to the response start (a header the reply
+    set itself is kept) and any ``Server`` banner removed."""
+    docs = path.startswith("/docs")
+    extra = _DOCS_HEADERS if docs else _API_HEADERS
+
+    async def send_hardened(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k != b"server"]
+            names = {key.lower() for key, _ in headers}
+            headers.extend(pair for pair in extra if pair[0] not in names)
+            if b"cache-control" not in names and not docs:
+                headers.append((b"cache-control", b"no-store"))
+            message["headers"] = headers
+        await send(message)
+
+    return send_hardened
+
+
+class SecurityHeaders:
+    """The security headers on every HTTP reply of ``app``."""
+
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        docs = scope["path"].startswith("/docs")
-        extra = [*COMMON, (b"content-security-policy", DOCS_CSP if docs else API_CSP)]
+        await self.app(scope, receive, hardened(send, scope["path"]))
 
-        async def send_hardened(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k != b"server"]
-                names = {key.lower() for key, _ in headers}
-                headers.extend(pair for pair in extra if pair[0] not in names)
-                if b"cache-control" not in names and not docs:
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
-            await send(message)
 
+class HardenedServerErrors:
+    """Connexion's outermost middleware, its last-resort 500 for an error nothing else caught,
+    wrapped in the security headers; it takes that middleware's place in the app's list, which
+    makes the headers the last thing added to every reply, whoever made it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        # With a handler: Connexion 3.3's default one is a coroutine function that its
+        # middleware calls without awaiting, so no reply at all would be sent.
+        self.app = SecurityHeaders(ServerErrorMiddleware(app, handler=_unhandled))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+class HardeningMiddleware:
+    """The size limits; and the headers too when ``headers`` (the app leaves those to
+    ``HardenedServerErrors``, which covers more replies)."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, *, headers: bool = True) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.headers:
+            send = hardened(send, scope["path"])
         refusal = self._refusal(scope)
         if refusal is not None:
             status, detail = refusal
-            await _respond(send_hardened, status, detail)
+            await _respond(send, status, detail)
             return
-        await self.app(scope, self._limited(receive), send_hardened)
+        await self.app(scope, self._limited(receive), send)
 
     def _refusal(self, scope: Scope) -> tuple[int, str] | None:
         size = 0
@@ -83,6 +133,15 @@ class HardeningMiddleware:
             return message
 
         return counting_receive
+
+
+def _unhandled(_request: ConnexionRequest, _exc: Exception) -> ConnexionResponse:
+    # The server logs the error: the middleware raises it again after this reply.
+    return problem(
+        status=500,
+        title="Internal Server Error",
+        detail="The server hit an unexpected condition; it has been logged.",
+    )
 
 
 async def _respond(send: Send, status: int, detail: str) -> None:

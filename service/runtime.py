@@ -16,7 +16,7 @@ from domain.passwords import PasswordHasher
 from domain.predictor import MLObserver, Predictor
 from domain.tokens import TokenService
 from mlclient import MLClient, MLClientConfig
-from persistence.db import Database
+from persistence.db import Database, Timeouts
 from service import migrate
 from service.settings import Settings
 from service.verified_tokens import VerifiedTokens
@@ -72,6 +72,13 @@ class Runtime:
             database_url,
             pool_size=settings.db_pool_size,
             connect_timeout=settings.db_connect_timeout,
+            timeouts=Timeouts(
+                operation=settings.db_operation_timeout,
+                statement=settings.db_statement_timeout,
+                lock=settings.db_lock_timeout,
+                idle_in_transaction=settings.db_idle_in_transaction_timeout,
+                keepalive_idle=settings.db_keepalive_idle,
+            ),
         )
         return cls(
             settings=settings,

@@ -50,6 +50,11 @@ class Settings:
     bcrypt_cost: int = 12
     db_pool_size: int = 10
     db_connect_timeout: float = 2.0
+    db_operation_timeout: float = 4.0
+    db_statement_timeout: float = 3.0
+    db_lock_timeout: float = 2.0
+    db_idle_in_transaction_timeout: float = 15.0
+    db_keepalive_idle: int = 10
     validate_responses: bool = False
     swagger_ui: bool = True
     ml_service_url: str | None = None
@@ -105,6 +110,13 @@ class Settings:
             bcrypt_cost=reader.integer("MEDAI_BCRYPT_COST", 12, 4, 16),
             db_pool_size=reader.integer("MEDAI_DB_POOL_SIZE", 10, 1, 200),
             db_connect_timeout=reader.number("MEDAI_DB_CONNECT_TIMEOUT", 2.0, 0.1, 60.0),
+            db_operation_timeout=reader.number("MEDAI_DB_OPERATION_TIMEOUT", 4.0, 0.1, 600.0),
+            db_statement_timeout=reader.number("MEDAI_DB_STATEMENT_TIMEOUT", 3.0, 0.0, 600.0),
+            db_lock_timeout=reader.number("MEDAI_DB_LOCK_TIMEOUT", 2.0, 0.0, 600.0),
+            db_idle_in_transaction_timeout=reader.number(
+                "MEDAI_DB_IDLE_IN_TRANSACTION_TIMEOUT", 15.0, 0.0, 3600.0
+            ),
+            db_keepalive_idle=reader.integer("MEDAI_DB_KEEPALIVE_IDLE", 10, 1, 7200),
             validate_responses=reader.flag("MEDAI_VALIDATE_RESPONSES", False),
             swagger_ui=reader.flag("MEDAI_SWAGGER_UI", environment != "production"),
             ml_service_url=reader.optional("MEDAI_ML_URL"),
@@ -155,6 +167,13 @@ class Settings:
             _check_secret(self.jwt_secret)
         if self.refresh_idle_ttl > self.refresh_token_ttl:
             raise ConfigError("MEDAI_REFRESH_IDLE_TTL must not exceed MEDAI_REFRESH_TOKEN_TTL")
+        if self.db_statement_timeout >= self.db_operation_timeout:
+            # The server should stop a slow statement (the connection stays usable) before
+            # the client gives up on it (the connection is thrown away).
+            raise ConfigError(
+                "MEDAI_DB_STATEMENT_TIMEOUT must be less than MEDAI_DB_OPERATION_TIMEOUT "
+                "(or 0 to leave statements unbounded on the server)"
+            )
         if self.initial_admin_email and not self.initial_admin_password:
             raise ConfigError("MEDAI_ADMIN_PASSWORD is required when MEDAI_ADMIN_EMAIL is set")
         _check_ml(self.ml_service_url, self.ml_models)
