@@ -118,10 +118,10 @@ async def book(
 
 
 async def _settled(uow: UnitOfWork, attempt: Callable[[], Awaitable[T]]) -> T:
-    """Run ``attempt`` again when PostgreSQL aborted it to break a deadlock. Two bookings (or
-    changes of time) of overlapping slots each write, then each waits on the other's row for
-    its exclusion check, and one is aborted; done again, its write waits for the other and
-    gets the real answer (409, or success if that one failed)."""
+    """Run ``attempt`` again if PostgreSQL aborted it to break a deadlock. The last resort
+    only: bookings and changes of time take their slot locks in one global order before they
+    write (``uow.appointments``), so two of them wait on each other in a line, never in a
+    cycle; this covers a cycle through something else (a lock taken by a future change)."""
     for _ in range(CONTENTION_RETRIES):
         try:
             return await attempt()
@@ -293,7 +293,6 @@ async def update(
 ) -> dict[str, Any]:
     """Change an appointment, only if the client saw its current version (If-Match)."""
     uow.audit.record("appointment.update", "appointment", appointment_id)
-    # Run again from its row lock if aborted by a deadlock.
     return await _settled(uow, lambda: _update_once(uow, caller, appointment_id, changes, if_match))
 
 
@@ -327,7 +326,13 @@ async def _update_once(
         rules.check_times(start, end, now)
         values["start_at"], values["end_at"] = start, end
     try:
-        await uow.appointments.update(appointment_id, values)
+        await uow.appointments.update(
+            appointment_id,
+            values,
+            parties=(current["doctor_id"], current["patient_id"]),
+            start_at=values.get("start_at", current["start_at"]),
+            end_at=values.get("end_at", current["end_at"]),
+        )
     except SlotTaken as taken:
         await uow.rollback()
         party_id = current["doctor_id"] if taken.party == "doctor" else current["patient_id"]
