@@ -320,18 +320,21 @@ async def _update_once(
     now = _now()
     rules.check_update(caller, _parties(current), changes, now)
     values = {key: changes[key] for key in UPDATABLE if key in changes}
+    start: datetime = current["start_at"]
+    end: datetime = current["end_at"]
     if "start_at" in values or "end_at" in values:
-        start = parse_time(values["start_at"]) if "start_at" in values else current["start_at"]
-        end = parse_time(values["end_at"]) if "end_at" in values else current["end_at"]
+        start = parse_time(values["start_at"]) if "start_at" in values else start
+        end = parse_time(values["end_at"]) if "end_at" in values else end
         rules.check_times(start, end, now)
         values["start_at"], values["end_at"] = start, end
     try:
+        # The times the row holds afterwards: its slot locks are taken before it is written.
         await uow.appointments.update(
             appointment_id,
             values,
             parties=(current["doctor_id"], current["patient_id"]),
-            start_at=values.get("start_at", current["start_at"]),
-            end_at=values.get("end_at", current["end_at"]),
+            start_at=start,
+            end_at=end,
         )
     except SlotTaken as taken:
         await uow.rollback()
