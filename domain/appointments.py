@@ -147,7 +147,7 @@ async def _book_once(
     await _check_party(uow, doctor_id, Role.DOCTOR, "doctor_id")
     await _check_party(uow, patient_id, Role.PATIENT, "patient_id")
     try:
-        appointment_id = await uow.appointments.add(
+        row = await uow.appointments.add(
             patient_id=patient_id,
             doctor_id=doctor_id,
             booked_by=caller.id,
@@ -159,9 +159,8 @@ async def _book_once(
         await uow.rollback()
         party_id = doctor_id if taken.party == "doctor" else patient_id
         raise await _slot_conflict(uow, taken.party, party_id, booking) from None
+    appointment_id = row["id"]
     event.resource_id = str(appointment_id)
-    row = await uow.appointments.get(appointment_id)
-    assert row is not None
     body = to_json(row)
     if idempotency_key is not None:
         await uow.idempotency.record(
@@ -329,7 +328,7 @@ async def _update_once(
         values["start_at"], values["end_at"] = start, end
     try:
         # The times the row holds afterwards: its slot locks are taken before it is written.
-        await uow.appointments.update(
+        row = await uow.appointments.update(
             appointment_id,
             values,
             parties=(current["doctor_id"], current["patient_id"]),
@@ -341,8 +340,6 @@ async def _update_once(
         party_id = current["doctor_id"] if taken.party == "doctor" else current["patient_id"]
         booking = Booking(None, None, values["start_at"], values["end_at"], None)
         raise await _slot_conflict(uow, taken.party, party_id, booking) from None
-    row = await uow.appointments.get(appointment_id)
-    assert row is not None
     await uow.commit()
     return to_json(row)
 

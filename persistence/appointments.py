@@ -224,16 +224,42 @@ _LOCK = Sql(
     .where(_a.c.id == bindparam("id"), _LIVE)
     .with_for_update()
 )
+
+
+def _with_names(written: Any) -> Any:
+    """The API's columns of the rows a write returns (``written``: its RETURNING as a CTE),
+    with the parties' names: the row in the write's own round trip, not another one, which
+    also ends the write's hold on its slot locks sooner."""
+    doctor, patient = users.alias("written_doctor"), users.alias("written_patient")
+    return select(
+        *(
+            doctor.c.full_name.label("doctor_name")
+            if column.name == "doctor_name"
+            else patient.c.full_name.label("patient_name")
+            if column.name == "patient_name"
+            else written.c[column.name]
+            for column in COLUMNS
+        )
+    ).select_from(
+        written.join(doctor, doctor.c.id == written.c.doctor_id).join(
+            patient, patient.c.id == written.c.patient_id
+        )
+    )
+
+
 _INSERTED = ("patient_id", "doctor_id", "booked_by", "start_at", "end_at", "reason")
 _INSERT = Sql(
-    _a.insert()
-    .from_select(
-        list(_INSERTED),
-        select(*(cast(bindparam(name), _a.c[name].type) for name in _INSERTED)).where(
-            _SLOT_LOCKS_HELD
-        ),
+    _with_names(
+        _a.insert()
+        .from_select(
+            list(_INSERTED),
+            select(*(cast(bindparam(name), _a.c[name].type) for name in _INSERTED)).where(
+                _SLOT_LOCKS_HELD
+            ),
+        )
+        .returning(*_a.c)
+        .cte("inserted")
     )
-    .returning(_a.c.id)
 )
 _SOFT_DELETE = Sql(
     _a.update()
@@ -284,8 +310,9 @@ class AppointmentRepository:
         start_at: datetime,
         end_at: datetime,
         reason: str | None,
-    ) -> UUID:
-        """Insert a booking once its slot locks are held; ``SlotTaken`` if the times collide."""
+    ) -> DictRow:
+        """Insert a booking once its slot locks are held, and return it as ``get`` would;
+        ``SlotTaken`` if the times collide."""
         try:
             row = await self._uow.fetch_one(
                 _INSERT,
@@ -302,8 +329,7 @@ class AppointmentRepository:
         except psycopg.errors.ExclusionViolation as exc:
             raise SlotTaken(_party(exc)) from None
         assert row is not None
-        appointment_id: UUID = row["id"]
-        return appointment_id
+        return row
 
     async def get(self, appointment_id: UUID) -> DictRow | None:
         return await self._uow.fetch_one(_GET, {"id": appointment_id})
@@ -320,21 +346,26 @@ class AppointmentRepository:
         parties: tuple[UUID, UUID],
         start_at: datetime,
         end_at: datetime,
-    ) -> None:
+    ) -> DictRow:
         """Write ``changes`` once the slot locks of the times the row holds afterwards
-        (``start_at``-``end_at``) are held for both ``parties``: any write of the row may have
-        PostgreSQL check the exclusion constraints again, a change of time above all."""
-        statement = (
+        (``start_at``-``end_at``) are held for both ``parties`` (any write of the row may have
+        PostgreSQL check the exclusion constraints again, a change of time above all), and
+        return the row as ``get`` would."""
+        statement = _with_names(
             _a.update()
             .where(_a.c.id == appointment_id, _SLOT_LOCKS_HELD)
             .values(**changes, updated_at=func.now(), version=_a.c.version + 1)
+            .returning(*_a.c)
+            .cte("updated")
         )
         try:
-            await self._uow.execute(
+            row = await self._uow.fetch_one(
                 Sql(statement), {"lock_keys": slot_lock_keys(parties, start_at, end_at)}
             )
         except psycopg.errors.ExclusionViolation as exc:
             raise SlotTaken(_party(exc)) from None
+        assert row is not None  # the row is locked (``lock``) by the caller
+        return row
 
     async def soft_delete(self, appointment_id: UUID) -> bool:
         return await self._uow.execute(_SOFT_DELETE, {"id": appointment_id}) == 1
