@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def scenario(name: str, side: int) -> Scenario:
         def load(run: int) -> Load:
             base = int((first_booking + SPACING * (2 * run + side)).timestamp())
-            return Load("busy_doctor.lua", (file, str(base), "2"))
+            return Load("create.lua", (file, str(base), "2", "spread"))
 
         return Scenario(name, f"busy doctor, {name}", name, load)
 
