@@ -125,10 +125,11 @@ async def _send(
 
 
 def _client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        timeout=60,
-        limits=httpx.Limits(max_connections=PER_ROUND * 2, max_keepalive_connections=PER_ROUND * 2),
-    )
+    # A connection per request: a kept-alive one can be closed by the server's idle timeout
+    # (uvicorn: 5 s, longer than a round on a loaded machine can leave it) just as the next
+    # request goes out on it, which fails with no reply at all. Not what is tested here.
+    limits = httpx.Limits(max_connections=2 * PER_ROUND, max_keepalive_connections=0)
+    return httpx.AsyncClient(timeout=60, limits=limits)
 
 
 def _stored(url: str, start: datetime) -> set[str]:
