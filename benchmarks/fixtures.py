@@ -109,6 +109,14 @@ class Fixtures:
         files["liveness"] = self._write("liveness", [("-", "/health/live")])
         return files
 
+    def write_busy_doctor(self, patients: int = 200) -> str:
+        """(patient token, doctor id) rows: many patients, all with the dataset's doctor 0."""
+        bookers = [_uuid("patient", n) for n in range(patients)]
+        with psycopg.connect(self.dataset.url) as conn:
+            tokens = self._mint(conn, bookers, Role.PATIENT)
+            conn.commit()
+        return self._write("busy_doctor", [(token, _uuid("doctor", 0)) for token in tokens])
+
     def write_update(self) -> str:
         """The update scenario's appointments with their current versions."""
         token_of = {ident: token for token, ident in self._updated}

@@ -78,6 +78,7 @@ def _spawn(
     cpu: int | str,
     log_dir: Path,
     port: int,
+    cwd: Path = ROOT,
 ) -> Server:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
@@ -85,7 +86,7 @@ def _spawn(
     command = ["taskset", "-c", str(cpu), sys.executable, *module_args]
     started_at = time.monotonic()
     process = subprocess.Popen(
-        command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+        command, cwd=cwd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
     )
     return Server(name, process, port, log_path, started_at, log)
 
@@ -116,14 +117,17 @@ def start_service(
     log_dir: Path,
     extra_env: Mapping[str, str] | None = None,
     name: str = "service",
+    source: Path = ROOT,
 ) -> Server:
+    """``medai serve``; from another checkout's code with ``source`` (its folder is first on
+    ``sys.path``, ahead of this one's installed package)."""
     port = free_port()
     env = service_env(port, data_dir, secret, extra_env or {})
     if database_url is not None:
         env["DATABASE_URL"] = database_url
     elif "DATABASE_URL" in os.environ:
         raise RuntimeError("unset DATABASE_URL: the benchmark runs on the embedded database")
-    return _spawn(name, ["-m", "service.cli", "serve"], env, cpu, log_dir, port)
+    return _spawn(name, ["-m", "service.cli", "serve"], env, cpu, log_dir, port, source)
 
 
 def start_bare(*, database_url: str, secret: str, cpu: int, log_dir: Path) -> Server:

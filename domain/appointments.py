@@ -118,10 +118,10 @@ async def book(
 
 
 async def _settled(uow: UnitOfWork, attempt: Callable[[], Awaitable[T]]) -> T:
-    """Run ``attempt`` again when PostgreSQL aborted it to break a deadlock. Two bookings (or
-    changes of time) of overlapping slots each write, then each waits on the other's row for
-    its exclusion check, and one is aborted; done again, its write waits for the other and
-    gets the real answer (409, or success if that one failed)."""
+    """Run ``attempt`` again if PostgreSQL aborted it to break a deadlock. The last resort
+    only: bookings and changes of time take their slot locks in one global order before they
+    write (``uow.appointments``), so two of them wait on each other in a line, never in a
+    cycle; this covers a cycle through something else (a lock taken by a future change)."""
     for _ in range(CONTENTION_RETRIES):
         try:
             return await attempt()
@@ -147,7 +147,7 @@ async def _book_once(
     await _check_party(uow, doctor_id, Role.DOCTOR, "doctor_id")
     await _check_party(uow, patient_id, Role.PATIENT, "patient_id")
     try:
-        appointment_id = await uow.appointments.add(
+        row = await uow.appointments.add(
             patient_id=patient_id,
             doctor_id=doctor_id,
             booked_by=caller.id,
@@ -159,9 +159,8 @@ async def _book_once(
         await uow.rollback()
         party_id = doctor_id if taken.party == "doctor" else patient_id
         raise await _slot_conflict(uow, taken.party, party_id, booking) from None
+    appointment_id = row["id"]
     event.resource_id = str(appointment_id)
-    row = await uow.appointments.get(appointment_id)
-    assert row is not None
     body = to_json(row)
     if idempotency_key is not None:
         await uow.idempotency.record(
@@ -303,7 +302,6 @@ async def update(
 ) -> dict[str, Any]:
     """Change an appointment, only if the client saw its current version (If-Match)."""
     uow.audit.record("appointment.update", "appointment", appointment_id)
-    # Run again from its row lock if aborted by a deadlock.
     return await _settled(uow, lambda: _update_once(uow, caller, appointment_id, changes, if_match))
 
 
@@ -331,20 +329,27 @@ async def _update_once(
     now = _now()
     rules.check_update(caller, _parties(current), changes, now)
     values = {key: changes[key] for key in UPDATABLE if key in changes}
+    start: datetime = current["start_at"]
+    end: datetime = current["end_at"]
     if "start_at" in values or "end_at" in values:
-        start = parse_time(values["start_at"]) if "start_at" in values else current["start_at"]
-        end = parse_time(values["end_at"]) if "end_at" in values else current["end_at"]
+        start = parse_time(values["start_at"]) if "start_at" in values else start
+        end = parse_time(values["end_at"]) if "end_at" in values else end
         rules.check_times(start, end, now)
         values["start_at"], values["end_at"] = start, end
     try:
-        await uow.appointments.update(appointment_id, values)
+        # The times the row holds afterwards: its slot locks are taken before it is written.
+        row = await uow.appointments.update(
+            appointment_id,
+            values,
+            parties=(current["doctor_id"], current["patient_id"]),
+            start_at=start,
+            end_at=end,
+        )
     except SlotTaken as taken:
         await uow.rollback()
         party_id = current["doctor_id"] if taken.party == "doctor" else current["patient_id"]
         booking = Booking(None, None, values["start_at"], values["end_at"], None)
         raise await _slot_conflict(uow, taken.party, party_id, booking) from None
-    row = await uow.appointments.get(appointment_id)
-    assert row is not None
     await uow.commit()
     return to_json(row)
 

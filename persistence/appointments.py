@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -10,7 +12,19 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import psycopg.errors
-from sqlalchemy import bindparam, exists, func, literal_column, select, text, tuple_
+from sqlalchemy import (
+    BigInteger,
+    bindparam,
+    cast,
+    column,
+    exists,
+    func,
+    literal_column,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import ColumnElement
 
 from persistence.schema import (
@@ -158,6 +172,51 @@ def _list_sql(shape: tuple[bool, ...]) -> Sql:
     return Sql(statement)
 
 
+# Slot locks: a booking or change of time first takes transaction-scoped advisory locks on
+# (party, hour) for its doctor and its patient and every hour its times touch, all in one
+# statement, in ascending key order. Two requests whose slots overlap for a party share a key,
+# so the second waits for the first to end before it writes, and its exclusion check never
+# waits on an unfinished row; locks always taken in one global order cannot wait on each other
+# in a cycle. Requests for different hours of one doctor share no key and run side by side.
+# (README, Decisions: "Bookings cannot deadlock".)
+SLOT_LOCK_BUCKET = timedelta(hours=1)
+
+
+def slot_lock_keys(party_ids: Iterable[UUID], start_at: datetime, end_at: datetime) -> list[int]:
+    """The advisory lock keys of [start_at, end_at) for each party, sorted. A point in both of
+    two overlapping ranges lies in an hour both ranges touch, so they share that hour's key."""
+    bucket = SLOT_LOCK_BUCKET.total_seconds()
+    first = math.floor(start_at.timestamp() / bucket)
+    last = math.ceil(end_at.timestamp() / bucket)  # exclusive: the range is half-open
+    keys = {
+        int.from_bytes(
+            hashlib.blake2b(
+                party.bytes + hour.to_bytes(8, "big", signed=True), digest_size=8
+            ).digest(),
+            "big",
+            signed=True,
+        )
+        for party in party_ids
+        for hour in range(first, last)
+    }
+    return sorted(keys)
+
+
+_key = column("key", BigInteger)
+_TAKE_SLOT_LOCKS = (
+    select(func.pg_advisory_xact_lock(_key))
+    .select_from(func.unnest(cast(bindparam("lock_keys"), ARRAY(BigInteger))).alias("key"))
+    # Volatile functions in the output list run after the sort: locks in ascending order.
+    .order_by(_key)
+    .subquery("slot_locks")
+)
+# A condition that holds once every slot lock is held: an uncorrelated subquery, which
+# PostgreSQL runs once before the statement writes its first row. Folded into the write
+# itself, the locks cost no round trip of their own.
+_SLOT_LOCKS_HELD = select(func.count()).select_from(
+    _TAKE_SLOT_LOCKS
+).scalar_subquery() == func.cardinality(cast(bindparam("lock_keys"), ARRAY(BigInteger)))
+
 _GET = Sql(select(*COLUMNS).select_from(_WITH_NAMES).where(_a.c.id == bindparam("id"), _LIVE))
 _LOCK = Sql(
     select(_a.c.id, _a.c.patient_id, _a.c.doctor_id, _a.c.status, _a.c.start_at, _a.c.end_at)
@@ -165,17 +224,42 @@ _LOCK = Sql(
     .where(_a.c.id == bindparam("id"), _LIVE)
     .with_for_update()
 )
-_INSERT = Sql(
-    _a.insert()
-    .values(
-        patient_id=bindparam("patient_id"),
-        doctor_id=bindparam("doctor_id"),
-        booked_by=bindparam("booked_by"),
-        start_at=bindparam("start_at"),
-        end_at=bindparam("end_at"),
-        reason=bindparam("reason"),
+
+
+def _with_names(written: Any) -> Any:
+    """The API's columns of the rows a write returns (``written``: its RETURNING as a CTE),
+    with the parties' names: the row in the write's own round trip, not another one, which
+    also ends the write's hold on its slot locks sooner."""
+    doctor, patient = users.alias("written_doctor"), users.alias("written_patient")
+    return select(
+        *(
+            doctor.c.full_name.label("doctor_name")
+            if column.name == "doctor_name"
+            else patient.c.full_name.label("patient_name")
+            if column.name == "patient_name"
+            else written.c[column.name]
+            for column in COLUMNS
+        )
+    ).select_from(
+        written.join(doctor, doctor.c.id == written.c.doctor_id).join(
+            patient, patient.c.id == written.c.patient_id
+        )
     )
-    .returning(_a.c.id)
+
+
+_INSERTED = ("patient_id", "doctor_id", "booked_by", "start_at", "end_at", "reason")
+_INSERT = Sql(
+    _with_names(
+        _a.insert()
+        .from_select(
+            list(_INSERTED),
+            select(*(cast(bindparam(name), _a.c[name].type) for name in _INSERTED)).where(
+                _SLOT_LOCKS_HELD
+            ),
+        )
+        .returning(*_a.c)
+        .cte("inserted")
+    )
 )
 _SOFT_DELETE = Sql(
     _a.update()
@@ -226,7 +310,9 @@ class AppointmentRepository:
         start_at: datetime,
         end_at: datetime,
         reason: str | None,
-    ) -> UUID:
+    ) -> DictRow:
+        """Insert a booking once its slot locks are held, and return it as ``get`` would;
+        ``SlotTaken`` if the times collide."""
         try:
             row = await self._uow.fetch_one(
                 _INSERT,
@@ -237,13 +323,13 @@ class AppointmentRepository:
                     "start_at": start_at,
                     "end_at": end_at,
                     "reason": reason,
+                    "lock_keys": slot_lock_keys((doctor_id, patient_id), start_at, end_at),
                 },
             )
         except psycopg.errors.ExclusionViolation as exc:
             raise SlotTaken(_party(exc)) from None
         assert row is not None
-        appointment_id: UUID = row["id"]
-        return appointment_id
+        return row
 
     async def get(self, appointment_id: UUID) -> DictRow | None:
         return await self._uow.fetch_one(_GET, {"id": appointment_id})
@@ -252,16 +338,34 @@ class AppointmentRepository:
         """The current row, locked until the transaction ends (serialises concurrent PUTs)."""
         return await self._uow.fetch_one(_LOCK, {"id": appointment_id})
 
-    async def update(self, appointment_id: UUID, changes: Mapping[str, Any]) -> None:
-        statement = (
+    async def update(
+        self,
+        appointment_id: UUID,
+        changes: Mapping[str, Any],
+        *,
+        parties: tuple[UUID, UUID],
+        start_at: datetime,
+        end_at: datetime,
+    ) -> DictRow:
+        """Write ``changes`` once the slot locks of the times the row holds afterwards
+        (``start_at``-``end_at``) are held for both ``parties`` (any write of the row may have
+        PostgreSQL check the exclusion constraints again, a change of time above all), and
+        return the row as ``get`` would."""
+        statement = _with_names(
             _a.update()
-            .where(_a.c.id == appointment_id)
+            .where(_a.c.id == appointment_id, _SLOT_LOCKS_HELD)
             .values(**changes, updated_at=func.now(), version=_a.c.version + 1)
+            .returning(*_a.c)
+            .cte("updated")
         )
         try:
-            await self._uow.execute(Sql(statement))
+            row = await self._uow.fetch_one(
+                Sql(statement), {"lock_keys": slot_lock_keys(parties, start_at, end_at)}
+            )
         except psycopg.errors.ExclusionViolation as exc:
             raise SlotTaken(_party(exc)) from None
+        assert row is not None  # the row is locked (``lock``) by the caller
+        return row
 
     async def soft_delete(self, appointment_id: UUID) -> bool:
         return await self._uow.execute(_SOFT_DELETE, {"id": appointment_id}) == 1

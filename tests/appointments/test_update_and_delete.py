@@ -61,11 +61,11 @@ async def test_a_change_aborted_by_a_deadlock_is_done_again(
     real_update = AppointmentRepository.update
     aborted: list[bool] = []
 
-    async def update_once_aborted(self: AppointmentRepository, *args: Any) -> Any:
+    async def update_once_aborted(self: AppointmentRepository, *args: Any, **kwargs: Any) -> Any:
         if not aborted:
             aborted.append(True)
             raise Contention("deadlock detected")
-        return await real_update(self, *args)
+        return await real_update(self, *args, **kwargs)
 
     monkeypatch.setattr(AppointmentRepository, "update", update_once_aborted)
     url = created.headers["location"]
