@@ -211,6 +211,8 @@ class MLClient:
             _raise_for_status(reply)
             return parse_metadata(reply.json(), model=name)
 
+        # A metadata read proves the server answers, not that the model predicts: it must not
+        # reset the failure count that a model refusing every prediction builds up.
         return await self._call(
             "GET",
             f"/v2/models/{name}",
@@ -219,6 +221,7 @@ class MLClient:
             parse,
             deadline=self.config.deadline_seconds,
             retry_on_503=True,
+            success_counts=False,
         )
 
     async def infer(
@@ -295,6 +298,7 @@ class MLClient:
         deadline: float,
         retry_on_503: bool,
         guarded: bool = True,
+        success_counts: bool = True,
     ) -> T:
         if self.config.base_url is None:
             raise MLNotConfigured("no ML service is configured", retry_after=60)
@@ -332,8 +336,10 @@ class MLClient:
             # Only the readiness probes get here with a non-200: "not ready" is an answer, but
             # a failing one.
             self._breaker.record_failure(permit)
-        else:
+        elif success_counts:
             self._breaker.record_success(permit)
+        else:
+            self._breaker.release(permit)
         return result
 
     async def _take_slot(self) -> None:
