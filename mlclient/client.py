@@ -213,16 +213,20 @@ class MLClient:
 
         # A metadata read proves the server answers, not that the model predicts: it must not
         # reset the failure count that a model refusing every prediction builds up.
-        return await self._call(
-            "GET",
-            f"/v2/models/{name}",
-            None,
-            _request_id(request_id),
-            parse,
-            deadline=self.config.deadline_seconds,
-            retry_on_503=True,
-            success_counts=False,
-        )
+        rid = _request_id(request_id)
+        try:
+            return await self._call(
+                "GET",
+                f"/v2/models/{name}",
+                None,
+                rid,
+                parse,
+                deadline=self.config.deadline_seconds,
+                retry_on_503=True,
+                success_counts=False,
+            )
+        except MLUpstreamRejected as exc:
+            raise await self._refused_or_not_ready(exc, name, None, rid) from None
 
     async def infer(
         self,
@@ -266,19 +270,24 @@ class MLClient:
                 retry_on_503=True,
             )
         except MLUpstreamRejected as exc:
-            # MLServer answers a loading model's infer with 400, Triton an unknown model's: only
-            # the model's own readiness tells "not ready" from "refused what we sent".
-            try:
-                status = await self.model_ready(name, version, rid, guarded=False)
-            except MLError:
-                raise exc from None
-            if status.ready:
-                raise
-            raise MLModelNotReady(
-                f"model {name!r} is not ready ({exc.message})",
-                retry_after=MODEL_NOT_READY_RETRY_AFTER,
-                upstream_status=exc.upstream_status,
-            ) from None
+            raise await self._refused_or_not_ready(exc, name, version, rid) from None
+
+    async def _refused_or_not_ready(
+        self, exc: MLUpstreamRejected, name: str, version: str | None, request_id: str
+    ) -> MLError:
+        """MLServer answers a loading model's infer with 400, Triton an unknown model's: only
+        the model's own readiness tells "not ready" from "refused what we sent"."""
+        try:
+            status = await self.model_ready(name, version, request_id, guarded=False)
+        except MLError:
+            return exc
+        if status.ready:
+            return exc
+        return MLModelNotReady(
+            f"model {name!r} is not ready ({exc.message})",
+            retry_after=MODEL_NOT_READY_RETRY_AFTER,
+            upstream_status=exc.upstream_status,
+        )
 
     def _allowed(self, model: str) -> str:
         for name in self.config.models:

@@ -148,7 +148,7 @@ class Predictor:
                 how.tensors(row),
                 request_id,
                 outputs=how.outputs,
-                version=spec.version,
+                version=spec.path_version,
             )
             probability, label = how.answer(result)
         except (MLBadGateway, MLModelNotReady):
@@ -240,7 +240,9 @@ class Predictor:
     ) -> tuple[bool, float | None, str | None]:
         spec = self.specs[model]
         try:
-            status = await self.client.model_ready(spec.server_name, spec.version, request_id)
+            status = await self.client.model_ready(
+                spec.server_name, spec.path_version, request_id
+            )
             if not status.ready:
                 return (
                     False,

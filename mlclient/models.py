@@ -9,6 +9,7 @@ field), then checked against the model's metadata before the first call (:func:`
     [models.breast-cancer]
     server_name = "breast-cancer"        # the name on the ML server (default: the table's name)
     version = "1"                        # optional: call /v2/models/{name}/versions/{version}
+    version_in_path = true               # false: only record it (KServe 0.21 answers 501)
     features = ["mean_radius", ...]      # the column order; or "inputs": one input per feature
     input = "predict"                    # optional: the input tensor (default: the only one)
     datatype = "FP64"                    # optional: default the metadata's, else FP64
@@ -44,6 +45,7 @@ _MODEL_KEYS = frozenset(
     {
         "server_name",
         "version",
+        "version_in_path",
         "features",
         "input",
         "datatype",
@@ -92,6 +94,13 @@ class ModelSpec:
     datatype: str | None = None
     label: LabelOutput | None = None
     request_outputs: bool = True
+    # False: the version is recorded when the server names none, but not put in the URL.
+    version_in_path: bool = True
+
+    @property
+    def path_version(self) -> str | None:
+        """The version to put in the URL, if any."""
+        return self.version if self.version_in_path else None
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -138,6 +147,9 @@ def parse_model(name: str, entry: object) -> ModelSpec:
     request_outputs = entry.get("request_outputs", True)
     if not isinstance(request_outputs, bool):
         raise ModelConfigError(name, "request_outputs", "must be true or false")
+    version_in_path = entry.get("version_in_path", True)
+    if not isinstance(version_in_path, bool):
+        raise ModelConfigError(name, "version_in_path", "must be true or false")
     probability = _probability(name, entry.get("probability"))
     label = _label(name, entry.get("label"))
     if label is None and not probability.classes:
@@ -154,6 +166,7 @@ def parse_model(name: str, entry: object) -> ModelSpec:
         probability=probability,
         label=label,
         request_outputs=request_outputs,
+        version_in_path=version_in_path,
     )
 
 

@@ -136,7 +136,10 @@ async def test_a_model_loading_or_unloaded_answers_503_with_retry_after(
     script.mode = mode
     reply = await infer(app, doctor)
     record = await failed_record(app, doctor, reply, 503)
-    assert (record["error_class"], record["upstream_status"]) == ("model_not_ready", upstream_status)
+    assert (record["error_class"], record["upstream_status"]) == (
+        "model_not_ready",
+        upstream_status,
+    )
     assert reply.headers["retry-after"] == "5"
     health = (await app.get("/inference/health", headers=doctor.headers)).json()
     assert health["ready"] is False
