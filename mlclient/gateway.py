@@ -240,9 +240,7 @@ class Predictor:
     ) -> tuple[bool, float | None, str | None]:
         spec = self.specs[model]
         try:
-            status = await self.client.model_ready(
-                spec.server_name, spec.path_version, request_id
-            )
+            status = await self.client.model_ready(spec.server_name, spec.path_version, request_id)
             if not status.ready:
                 return (
                     False,
