@@ -13,6 +13,7 @@ import json
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,30 @@ def app_for(client_for: ClientFor, tmp_path: Path) -> Callable[..., Awaitable[ht
     return build
 
 
+@dataclass
+class OnMLServer:
+    """A test's doctor, the module's MLServer, and apps calling it with a given models file."""
+
+    server: ServerProcess
+    expected: dict[str, Any]
+    doctor: Account
+    app_for: Callable[..., Awaitable[httpx.AsyncClient]]
+
+    async def app(self, models: str, **settings: Any) -> httpx.AsyncClient:
+        return await self.app_for(self.server, models, **settings)
+
+
+@pytest.fixture
+async def ml(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    app_for: Callable[..., Awaitable[httpx.AsyncClient]],
+    running_mlserver: tuple[ServerProcess, Any],
+) -> OnMLServer:
+    server, expected = running_mlserver
+    return OnMLServer(server, expected, await make_user(Role.DOCTOR), app_for)
+
+
 def case(index: int) -> dict[str, float]:
     return dict(zip(FEATURES, PARAMS["reference_cases"][index]["features"], strict=True))
 
@@ -82,15 +107,11 @@ async def assert_predicts_like_sklearn(
 
 
 async def test_stock_mlserver_predicts_from_configuration_only(
-    client: httpx.AsyncClient,
-    make_user: MakeUser,
-    app_for: Callable[..., Awaitable[httpx.AsyncClient]],
-    running_mlserver: tuple[ServerProcess, Any],
+    ml: OnMLServer,
 ) -> None:
-    server, expected = running_mlserver
-    doctor = await make_user(Role.DOCTOR)
-    app = await app_for(server, models_toml(MLSERVER_MODELS))
-    await assert_predicts_like_sklearn(app, doctor, expected, "1")
+    app = await ml.app(models_toml(MLSERVER_MODELS))
+    doctor = ml.doctor
+    await assert_predicts_like_sklearn(app, doctor, ml.expected, "1")
     health = (await app.get("/inference/health", headers=doctor.headers)).json()
     assert (health["ready"], health["detail"]) == (True, None)
     assert health["models"] == [{"name": "breast-cancer", "available": True, "versions": ["1"]}]
@@ -134,21 +155,17 @@ async def failed(app: httpx.AsyncClient, who: Account, reply: httpx.Response, st
 
 
 async def test_an_unloaded_model_is_503_and_unavailable_until_loaded_again(
-    client: httpx.AsyncClient,
-    make_user: MakeUser,
-    app_for: Callable[..., Awaitable[httpx.AsyncClient]],
-    running_mlserver: tuple[ServerProcess, Any],
+    ml: OnMLServer,
 ) -> None:
-    server, _ = running_mlserver
-    doctor = await make_user(Role.DOCTOR)
-    app = await app_for(server, models_toml(MLSERVER_MODELS))
+    server, doctor = ml.server, ml.doctor
+    app = await ml.app(models_toml(MLSERVER_MODELS))
     assert (await infer(app, doctor)).status_code == 201
     repository = f"{server.base_url}/v2/repository/models/breast-cancer"
-    async with httpx.AsyncClient(timeout=30) as ml:
-        assert (await ml.post(f"{repository}/unload")).status_code == 200
+    async with httpx.AsyncClient(timeout=30) as direct:
+        assert (await direct.post(f"{repository}/unload")).status_code == 200
         try:
             # MLServer still answers its server-level readiness 200 with no model loaded.
-            assert (await ml.get(f"{server.base_url}/v2/health/ready")).status_code == 200
+            assert (await direct.get(f"{server.base_url}/v2/health/ready")).status_code == 200
             reply = await infer(app, doctor)
             record = await failed(app, doctor, reply, 503)
             assert (record["error_class"], record["upstream_status"]) == ("model_not_ready", 404)
@@ -157,51 +174,39 @@ async def test_an_unloaded_model_is_503_and_unavailable_until_loaded_again(
             assert (health["ready"], health["models"][0]["available"]) == (False, False)
             assert "404" in health["detail"]
         finally:
-            assert (await ml.post(f"{repository}/load")).status_code == 200
+            assert (await direct.post(f"{repository}/load")).status_code == 200
     assert (await infer(app, doctor)).status_code == 201
     health = (await app.get("/inference/health", headers=doctor.headers)).json()
     assert health["models"][0]["available"] is True
 
 
 async def test_an_output_the_runtime_does_not_have_is_a_502_not_the_doctors_422(
-    client: httpx.AsyncClient,
-    make_user: MakeUser,
-    app_for: Callable[..., Awaitable[httpx.AsyncClient]],
-    running_mlserver: tuple[ServerProcess, Any],
+    ml: OnMLServer,
 ) -> None:
     """The old backend's request (outputs probability and label): MLServer answers 400."""
-    server, _ = running_mlserver
-    doctor = await make_user(Role.DOCTOR)
+    doctor = ml.doctor
     models = MLSERVER_MODELS.replace('output = "predict_proba"', 'output = "probability"')
-    app = await app_for(server, models_toml(models))
+    app = await ml.app(models_toml(models))
     record = await failed(app, doctor, await infer(app, doctor), 502)
     assert (record["error_class"], record["upstream_status"]) == ("upstream_rejected", 400)
 
 
 async def test_a_server_error_is_a_502(
-    client: httpx.AsyncClient,
-    make_user: MakeUser,
-    app_for: Callable[..., Awaitable[httpx.AsyncClient]],
-    running_mlserver: tuple[ServerProcess, Any],
+    ml: OnMLServer,
 ) -> None:
     """A configuration with one feature too many: scikit-learn raises, MLServer answers 500."""
-    server, _ = running_mlserver
-    doctor = await make_user(Role.DOCTOR)
-    app = await app_for(server, models_toml(MLSERVER_MODELS, [*FEATURES, "extra"]))
+    doctor = ml.doctor
+    app = await ml.app(models_toml(MLSERVER_MODELS, [*FEATURES, "extra"]))
     reply = await infer(app, doctor, {**CASE, "extra": 0.0})
     record = await failed(app, doctor, reply, 502)
     assert (record["error_class"], record["upstream_status"]) == ("upstream_error", 500)
 
 
 async def test_a_server_slower_than_the_deadline_is_a_504_then_answers_again(
-    client: httpx.AsyncClient,
-    make_user: MakeUser,
-    app_for: Callable[..., Awaitable[httpx.AsyncClient]],
-    running_mlserver: tuple[ServerProcess, Any],
+    ml: OnMLServer,
 ) -> None:
-    server, _ = running_mlserver
-    doctor = await make_user(Role.DOCTOR)
-    app = await app_for(server, models_toml(MLSERVER_MODELS), ml_timeout=1.0)
+    server, doctor = ml.server, ml.doctor
+    app = await ml.app(models_toml(MLSERVER_MODELS), ml_timeout=1.0)
     assert (await infer(app, doctor)).status_code == 201  # metadata read, plan kept
     server.signal(signal.SIGSTOP)
     loop = asyncio.get_running_loop()
@@ -219,14 +224,10 @@ async def test_a_server_slower_than_the_deadline_is_a_504_then_answers_again(
 
 
 async def test_a_frozen_server_is_a_504_and_unavailable_in_health_within_its_deadline(
-    client: httpx.AsyncClient,
-    make_user: MakeUser,
-    app_for: Callable[..., Awaitable[httpx.AsyncClient]],
-    running_mlserver: tuple[ServerProcess, Any],
+    ml: OnMLServer,
 ) -> None:
-    server, _ = running_mlserver
-    doctor = await make_user(Role.DOCTOR)
-    app = await app_for(server, models_toml(MLSERVER_MODELS), ml_timeout=1.0)
+    server, doctor = ml.server, ml.doctor
+    app = await ml.app(models_toml(MLSERVER_MODELS), ml_timeout=1.0)
     server.signal(signal.SIGSTOP)
     try:
         started = time.monotonic()
@@ -240,14 +241,10 @@ async def test_a_frozen_server_is_a_504_and_unavailable_in_health_within_its_dea
 
 
 async def test_a_server_killed_mid_call_is_a_502_and_a_stopped_one_503_with_retry_after(
-    client: httpx.AsyncClient,
-    make_user: MakeUser,
-    app_for: Callable[..., Awaitable[httpx.AsyncClient]],
-    running_mlserver: tuple[ServerProcess, Any],
+    ml: OnMLServer,
 ) -> None:
-    server, _ = running_mlserver
-    doctor = await make_user(Role.DOCTOR)
-    app = await app_for(server, models_toml(MLSERVER_MODELS), ml_timeout=10.0)
+    server, doctor = ml.server, ml.doctor
+    app = await ml.app(models_toml(MLSERVER_MODELS), ml_timeout=10.0)
     assert (await infer(app, doctor)).status_code == 201
     server.signal(signal.SIGSTOP)  # the call is then surely in flight when the kill comes
     call = asyncio.create_task(infer(app, doctor))
