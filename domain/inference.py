@@ -19,14 +19,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from domain import inference_rules as rules
 from domain import paging
 from domain.errors import NotFound, TooManyRequests, UnprocessableRequest
 from domain.model import Caller, Role, utc_iso
-from domain.predictor import Prediction, Predictor
 from mlclient import MLError
 from persistence.db import UnitOfWork
 from persistence.inference_records import RecordQuery
@@ -41,6 +40,27 @@ INTERNAL_ERROR = "internal_error"
 CLIENT_CLOSED_REQUEST = 499
 
 NewUnitOfWork = Callable[[], UnitOfWork]
+
+
+class Prediction(Protocol):
+    @property
+    def model_version(self) -> str | None: ...
+    @property
+    def outputs(self) -> dict[str, Any]: ...
+    @property
+    def upstream_status(self) -> int: ...
+
+
+class Predictor(Protocol):
+    """What a prediction needs of the ML side (``mlclient.gateway.Predictor`` in the app):
+    the models offered, and a prediction or an ``MLError``."""
+
+    @property
+    def models(self) -> frozenset[str]: ...
+
+    async def predict(
+        self, model: str, features: Mapping[str, float], request_id: str | None
+    ) -> Prediction: ...
 
 
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -101,7 +121,7 @@ async def run(
         prediction = await predictor.predict(request.model, request.features, request_id)
     except MLError as exc:
         error = rules.to_domain_error(exc, record_id)
-        await settled.failure(exc.kind, exc.upstream_status, error.status)
+        await settled.failure(exc.kind, exc.upstream_status, error.status, exc.message)
         raise error from None
     except asyncio.CancelledError:
         # The record must not stay pending: finish writing it although the request is over.
@@ -205,7 +225,13 @@ class _Settler:
             await uow.commit()
         return to_json(row)
 
-    async def failure(self, error_class: str, upstream_status: int | None, status: int) -> None:
+    async def failure(
+        self,
+        error_class: str,
+        upstream_status: int | None,
+        status: int,
+        reason: str | None = None,
+    ) -> None:
         latency_ms = self._latency_ms()
         async with self.new_uow() as uow:
             self._audit(uow)
@@ -215,6 +241,7 @@ class _Settler:
                 error_class=error_class,
                 upstream_status=upstream_status,
                 latency_ms=latency_ms,
+                error_reason=reason,
             )
             await uow.commit()
 

@@ -1,6 +1,5 @@
-"""Rules of predictions, free of I/O: the canonical input and its hash, turning named features
-into the model's tensor row, reading a classifier's answer, who may reference or read what, and
-the one mapping from ML failures to domain errors."""
+"""Rules of predictions, free of I/O: the canonical input and its hash, who may reference or
+read what, and the one mapping from ML failures to domain errors."""
 
 from __future__ import annotations
 
@@ -21,36 +20,42 @@ from domain.errors import (
     UnprocessableRequest,
 )
 from domain.model import Caller
-from mlclient import (
-    InferenceResult,
-    MLBadGateway,
-    MLBadRequest,
-    MLContractViolation,
-    MLError,
-    MLModelNotFound,
-    MLTimeout,
-    MLUnavailable,
-)
+from mlclient import MLError
 
-OUTPUTS = ("probability", "label")
 NOT_FOUND = "No such inference record."
 # A short excerpt of names in a problem: enough to fix the request, never a wall of text.
 MAX_NAMES_SHOWN = 10
 
-
-class FeatureMismatch(MLBadRequest):
-    """The named features are not exactly the ones the model takes (checked against its own
-    metadata before any call, so this is the model refusing the input, like its 400)."""
-
-    def __init__(self, missing: Sequence[str], unknown: Sequence[str]) -> None:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} feature(s): {_names(missing)}")
-        if unknown:
-            parts.append(f"unknown feature(s): {_names(unknown)}")
-        super().__init__("The features do not match the model's: " + "; ".join(parts) + ".")
-        self.missing = tuple(missing[:MAX_NAMES_SHOWN])
-        self.unknown = tuple(unknown[:MAX_NAMES_SHOWN])
+# The one table from what went wrong with the ML service (the error's ``kind``) to the API's
+# answer. Only the doctor's own input is a 422: the backend checks the features against the
+# model's configuration before calling, so anything the ML service refuses or cannot do is a
+# 502 (it will not work until someone fixes a deployment), a 503 (it may work on retry) or a 504.
+_ANSWERS: dict[str, tuple[type[DomainError], str]] = {
+    "timeout": (GatewayTimeout, "The ML service did not answer in time."),
+    "upstream_error": (BadGateway, "The ML service failed to answer."),
+    "contract_violation": (BadGateway, "The ML service answered with something unusable."),
+    "response_too_large": (BadGateway, "The ML service answered with something unusable."),
+    "upstream_rejected": (
+        BadGateway,
+        "The ML service refused the request made for this model: the model's configuration "
+        "here does not fit the model it serves.",
+    ),
+    "config_mismatch": (
+        BadGateway,
+        "The model's configuration here does not fit what the ML service declares for it.",
+    ),
+    "circuit_open": (ServiceUnavailable, "The ML service is unavailable; retry later."),
+    "not_configured": (ServiceUnavailable, "The ML service is unavailable; retry later."),
+    "saturated": (ServiceUnavailable, "The ML service is unavailable; retry later."),
+    "unreachable": (ServiceUnavailable, "The ML service is unavailable; retry later."),
+    "model_not_ready": (
+        ServiceUnavailable,
+        "The model is not loaded or not ready on the ML service; retry later.",
+    ),
+    "model_not_found": (UnprocessableRequest, "The model is not offered here."),
+    "input_rejected": (UnprocessableRequest, "The features do not match the model's."),
+}
+_INVALID_FIELD = {"model_not_found": "model", "input_rejected": "features"}
 
 
 def _names(names: Sequence[str]) -> str:
@@ -82,40 +87,6 @@ def check_values(features: Mapping[str, float]) -> None:
         )
 
 
-def feature_row(feature_names: Sequence[str], features: Mapping[str, float]) -> list[float]:
-    """The values in the model's column order; the names must match the model's exactly."""
-    missing = [name for name in feature_names if name not in features]
-    expected = set(feature_names)
-    unknown = sorted(name for name in features if name not in expected)
-    if missing or unknown:
-        raise FeatureMismatch(missing, unknown)
-    return [float(features[name]) for name in feature_names]
-
-
-def classifier_outputs(result: InferenceResult) -> dict[str, Any]:
-    """``{"probability": p, "label": l}`` from a one-row answer; anything else breaks the
-    contract between the backend and the model (a 502, never a record of nonsense)."""
-    probability = _single(result, "probability")
-    label = _single(result, "label")
-    if isinstance(probability, bool) or not isinstance(probability, int | float):
-        raise MLContractViolation("output 'probability' is not a number", upstream_status=200)
-    if not 0.0 <= probability <= 1.0:
-        raise MLContractViolation("output 'probability' is outside [0, 1]", upstream_status=200)
-    if not isinstance(label, str) or not 0 < len(label) <= 100:
-        raise MLContractViolation("output 'label' is not a short string", upstream_status=200)
-    return {"probability": float(probability), "label": label}
-
-
-def _single(result: InferenceResult, name: str) -> object:
-    try:
-        tensor = result.output(name)
-    except KeyError:
-        raise MLContractViolation(f"output {name!r} is missing", upstream_status=200) from None
-    if len(tensor.data) != 1:
-        raise MLContractViolation(f"output {name!r} is not one value", upstream_status=200)
-    return tensor.data[0]
-
-
 def allowed_model(model: str, allowed: Collection[str]) -> str:
     if model not in allowed:
         raise UnprocessableRequest(
@@ -142,34 +113,21 @@ def can_see(caller: Caller, requested_by: UUID) -> bool:
 
 
 def to_domain_error(exc: MLError, inference_id: UUID | None) -> DomainError:
-    """The one mapping from what went wrong with the ML service to the API's answer."""
+    """The API's answer to an ML failure, from :data:`_ANSWERS`; an unknown kind is a 502."""
     ext: dict[str, Any] = {"error_class": exc.kind}
     if inference_id is not None:
         ext["inference_id"] = str(inference_id)
-    if isinstance(exc, MLTimeout):
-        return GatewayTimeout("The ML service did not answer in time.", **ext)
-    if isinstance(exc, MLUnavailable):
-        return ServiceUnavailable(
-            "The ML service is unavailable; retry later.", retry_after=exc.retry_after, **ext
-        )
-    if isinstance(exc, MLModelNotFound):
+    error, message = _ANSWERS.get(exc.kind, (BadGateway, "The call to the ML service failed."))
+    if error is ServiceUnavailable:
+        return ServiceUnavailable(message, retry_after=getattr(exc, "retry_after", 1), **ext)
+    if error is UnprocessableRequest:
+        missing, unknown = getattr(exc, "missing", None), getattr(exc, "unknown", None)
+        if missing is not None and unknown is not None:
+            ext |= {"missing_features": list(missing), "unknown_features": list(unknown)}
         return UnprocessableRequest(
-            "The ML service does not serve this model.", invalid_field="model", **ext
+            exc.message, invalid_field=_INVALID_FIELD.get(exc.kind, "features"), **ext
         )
-    if isinstance(exc, FeatureMismatch):
-        return UnprocessableRequest(
-            exc.message,
-            invalid_field="features",
-            missing_features=list(exc.missing),
-            unknown_features=list(exc.unknown),
-            **ext,
-        )
-    if isinstance(exc, MLBadRequest):
-        # The model's own reason helps fix the input; it is short and quoted by the client.
-        return UnprocessableRequest(exc.message, invalid_field="features", **ext)
-    if isinstance(exc, MLBadGateway):
-        return BadGateway("The ML service answered with something unusable.", **ext)
-    return BadGateway("The call to the ML service failed.", **ext)
+    return error(message, **ext)
 
 
 def not_found() -> NotFound:

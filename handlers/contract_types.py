@@ -210,15 +210,17 @@ class InferenceHealth(TypedDict):
     """
     ready: bool
     """
-    Whether the ML service answered its readiness probe as ready, in time.
+    Whether every model is available: the ML service said the model (not just the
+    server) is ready, in time, and a request for it can be built from its metadata.
+
     """
     detail: str | None
     """
-    Why it is not ready; null when it is.
+    Why it is not ready, model by model; null when it is.
     """
     probe_latency_ms: float | None
     """
-    How long the readiness probe took; null when it got no answer.
+    How long the slowest model's readiness probe took; null when none answered.
     """
     breaker: InferenceBreaker
     models: list[InferenceModel]
@@ -235,11 +237,16 @@ class InferenceModel(TypedDict):
     name: ModelName
     available: bool
     """
-    The ML service described this model just now.
+    The ML service said just now that this model is ready (its own readiness probe, not
+    the server's), and its metadata fits the model's configuration: a prediction can be
+    made.
+
     """
     versions: list[Version]
     """
-    The versions the ML service last reported for it (empty if never).
+    The versions the ML service last reported for it, else the configured version (empty
+    if neither).
+
     """
 
 
@@ -265,7 +272,10 @@ class InferenceRecord(TypedDict):
     model: ModelName
     model_version: str | None
     """
-    The version the ML service reported in its answer; null unless it answered.
+    The version the ML service reported in its answer, else the model's configured
+    version; null when neither names one (the protocol makes it optional) or it did not
+    answer.
+
     """
     status: InferenceStatus
     outputs: Outputs | None
@@ -275,9 +285,10 @@ class InferenceRecord(TypedDict):
     error_class: str | None
     """
     Why a `failed` record failed: `timeout` (504), `upstream_error`, `contract_violation`,
-    `response_too_large` (502), `unreachable`, `circuit_open`, `saturated`,
-    `not_configured` (503), `model_not_found`, `input_rejected` (422), `cancelled` (the
-    request ended before the answer) or `internal_error` (500). Null otherwise.
+    `response_too_large`, `upstream_rejected`, `config_mismatch` (502), `unreachable`,
+    `circuit_open`, `saturated`, `not_configured`, `model_not_ready` (503),
+    `model_not_found`, `input_rejected` (422), `cancelled` (the request ended before the
+    answer) or `internal_error` (500). Null otherwise.
 
     """
     upstream_status: int | None

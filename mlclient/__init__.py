@@ -1,6 +1,8 @@
 """The backend's client of the ML service: Open Inference Protocol v2, `openapi/inference-v2.yaml`.
 
-Imports nothing of the backend: handlers and use cases depend on it, never the reverse.
+Imports nothing of the backend: handlers and use cases depend on it, never the reverse. The
+models file (:mod:`mlclient.models`) and the predictor over the client (:mod:`mlclient.gateway`)
+live here too, out of the domain.
 """
 
 from mlclient.breaker import BreakerState, BreakerStatus, CircuitBreaker
@@ -11,9 +13,11 @@ from mlclient.errors import (
     MLBadGateway,
     MLBadRequest,
     MLCircuitOpen,
+    MLConfigMismatch,
     MLContractViolation,
     MLError,
     MLModelNotFound,
+    MLModelNotReady,
     MLNotConfigured,
     MLResponseTooLarge,
     MLSaturated,
@@ -21,6 +25,7 @@ from mlclient.errors import (
     MLUnavailable,
     MLUnreachable,
     MLUpstreamError,
+    MLUpstreamRejected,
 )
 
 __all__ = [
@@ -33,9 +38,11 @@ __all__ = [
     "MLCircuitOpen",
     "MLClient",
     "MLClientConfig",
+    "MLConfigMismatch",
     "MLContractViolation",
     "MLError",
     "MLModelNotFound",
+    "MLModelNotReady",
     "MLNotConfigured",
     "MLResponseTooLarge",
     "MLSaturated",
@@ -43,6 +50,7 @@ __all__ = [
     "MLUnavailable",
     "MLUnreachable",
     "MLUpstreamError",
+    "MLUpstreamRejected",
     "ModelMetadata",
     "ReadyStatus",
     "Tensor",

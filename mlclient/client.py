@@ -9,8 +9,9 @@ One :class:`MLClient` per app, started in the lifespan and closed on shutdown. E
    only when the request cannot have been processed: a refused connection, or a 503;
 5. reads at most ``max_response_bytes`` of the reply, then checks it against the contract.
 
-Failures come out as the :mod:`mlclient.errors` tree and feed the breaker; a rejected input
-(400) or an unknown model (404) prove the service alive and count as successes.
+Failures come out as the :mod:`mlclient.errors` tree and feed the breaker, a model that is not
+ready and a request the model refused included: the backend checks the features itself before
+calling, so either means the model cannot be used now.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import httpx
 import orjson
 
 from mlclient.breaker import BreakerStatus, CircuitBreaker
-from mlclient.config import MLClientConfig
+from mlclient.config import MODEL_NAME, MLClientConfig
 from mlclient.contract import (
     InferenceResult,
     ModelMetadata,
@@ -41,21 +42,25 @@ from mlclient.contract import (
 )
 from mlclient.errors import (
     MLBadGateway,
-    MLBadRequest,
     MLContractViolation,
+    MLError,
     MLModelNotFound,
+    MLModelNotReady,
     MLNotConfigured,
     MLResponseTooLarge,
     MLSaturated,
     MLTimeout,
     MLUnreachable,
     MLUpstreamError,
+    MLUpstreamRejected,
 )
 
 T = TypeVar("T")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # The breaker counts these as the service failing; any other MLError means it answered sanely.
-_FAILURES = (MLTimeout, MLBadGateway, MLUnreachable)
+_FAILURES = (MLTimeout, MLBadGateway, MLUnreachable, MLModelNotReady)
+# How long a caller is told to wait for a model that is loading or unloaded.
+MODEL_NOT_READY_RETRY_AFTER = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +164,45 @@ class MLClient:
             retry_on_503=False,
         )
 
+    async def model_ready(
+        self,
+        model: str,
+        version: str | None = None,
+        request_id: str | None = None,
+        *,
+        guarded: bool = True,
+    ) -> ReadyStatus:
+        """Whether the ML service has this model loaded and ready, under
+        ``ready_deadline_seconds``: 200 (with no body, or a body not saying ``ready: false``).
+
+        MLServer answers its server-level probe 200 with no model loaded; this is the probe
+        that tells. A model that is not ready counts as a failure for the breaker, and a ready
+        one closes a half-open breaker: recovery is proven by the model, not the process.
+        ``guarded=False`` bypasses the breaker (a follow-up of a call it already judged).
+        """
+        name = self._allowed(model)
+
+        def parse(reply: _Reply) -> ReadyStatus:
+            ready = reply.status == 200
+            if ready and reply.body.strip():
+                try:
+                    body = orjson.loads(reply.body)
+                except orjson.JSONDecodeError:
+                    body = None
+                ready = not (isinstance(body, dict) and body.get("ready") is False)
+            return ReadyStatus(ready, reply.latency_ms, reply.status)
+
+        return await self._call(
+            "GET",
+            f"{_model_path(name, version)}/ready",
+            None,
+            _request_id(request_id),
+            parse,
+            deadline=self.config.ready_deadline_seconds,
+            retry_on_503=False,
+            guarded=guarded,
+        )
+
     async def model_metadata(self, model: str, request_id: str | None = None) -> ModelMetadata:
         """The metadata of an allowed model (versions, platform, input and output tensors)."""
         name = self._allowed(model)
@@ -167,15 +211,22 @@ class MLClient:
             _raise_for_status(reply)
             return parse_metadata(reply.json(), model=name)
 
-        return await self._call(
-            "GET",
-            f"/v2/models/{name}",
-            None,
-            _request_id(request_id),
-            parse,
-            deadline=self.config.deadline_seconds,
-            retry_on_503=True,
-        )
+        # A metadata read proves the server answers, not that the model predicts: it must not
+        # reset the failure count that a model refusing every prediction builds up.
+        rid = _request_id(request_id)
+        try:
+            return await self._call(
+                "GET",
+                f"/v2/models/{name}",
+                None,
+                rid,
+                parse,
+                deadline=self.config.deadline_seconds,
+                retry_on_503=True,
+                success_counts=False,
+            )
+        except MLUpstreamRejected as exc:
+            raise await self._refused_or_not_ready(exc, name, None, rid) from None
 
     async def infer(
         self,
@@ -184,9 +235,15 @@ class MLClient:
         request_id: str | None = None,
         *,
         outputs: Sequence[str] | None = None,
+        version: str | None = None,
     ) -> InferenceResult:
-        """Run an allowed model on ``inputs``; ``outputs`` names the outputs wanted (all if
-        None). ``request_id`` goes out as ``X-Request-ID`` and as the protocol's ``id``."""
+        """Run an allowed model (``version`` of it, when given) on ``inputs``; ``outputs`` names
+        the outputs wanted (the server's default if None). ``request_id`` goes out as
+        ``X-Request-ID`` and as the protocol's ``id``.
+
+        A 4xx answer is followed by the model's readiness probe: a model that is not ready
+        raises :class:`MLModelNotReady` (503), a ready one that refused the request
+        :class:`MLUpstreamRejected` (502)."""
         name = self._allowed(model)
         rid = _request_id(request_id)
         if not inputs:
@@ -202,14 +259,34 @@ class MLClient:
             )
             return InferenceResult(name, version, rid, tensors, reply.latency_ms, reply.status)
 
-        return await self._call(
-            "POST",
-            f"/v2/models/{name}/infer",
-            orjson.dumps(body),
-            rid,
-            parse,
-            deadline=self.config.deadline_seconds,
-            retry_on_503=True,
+        try:
+            return await self._call(
+                "POST",
+                f"{_model_path(name, version)}/infer",
+                orjson.dumps(body),
+                rid,
+                parse,
+                deadline=self.config.deadline_seconds,
+                retry_on_503=True,
+            )
+        except MLUpstreamRejected as exc:
+            raise await self._refused_or_not_ready(exc, name, version, rid) from None
+
+    async def _refused_or_not_ready(
+        self, exc: MLUpstreamRejected, name: str, version: str | None, request_id: str
+    ) -> MLError:
+        """MLServer answers a loading model's infer with 400, Triton an unknown model's: only
+        the model's own readiness tells "not ready" from "refused what we sent"."""
+        try:
+            status = await self.model_ready(name, version, request_id, guarded=False)
+        except MLError:
+            return exc
+        if status.ready:
+            return exc
+        return MLModelNotReady(
+            f"model {name!r} is not ready ({exc.message})",
+            retry_after=MODEL_NOT_READY_RETRY_AFTER,
+            upstream_status=exc.upstream_status,
         )
 
     def _allowed(self, model: str) -> str:
@@ -229,11 +306,22 @@ class MLClient:
         *,
         deadline: float,
         retry_on_503: bool,
+        guarded: bool = True,
+        success_counts: bool = True,
     ) -> T:
         if self.config.base_url is None:
             raise MLNotConfigured("no ML service is configured", retry_after=60)
         if self._http is None:
             raise RuntimeError("MLClient used before start() or after close()")
+        if not guarded:
+            await self._take_slot()
+            try:
+                reply = await self._exchange(
+                    self._http, method, path, content, request_id, deadline, retry_on_503
+                )
+                return parse(reply)
+            finally:
+                self._slots.release()
         permit = self._breaker.acquire()
         try:
             await self._take_slot()
@@ -248,19 +336,19 @@ class MLClient:
         except _FAILURES:
             self._breaker.record_failure(permit)
             raise
-        except (MLBadRequest, MLModelNotFound):
-            self._breaker.record_success(permit)
-            raise
         except BaseException:
             self._breaker.release(permit)
             raise
         finally:
             self._slots.release()
-        if reply.status >= 500:
-            # Only ready() gets here with a 5xx: "not ready" is an answer, but a failing one.
+        if reply.status >= 500 or (isinstance(result, ReadyStatus) and not result.ready):
+            # Only the readiness probes get here with a non-200: "not ready" is an answer, but
+            # a failing one.
             self._breaker.record_failure(permit)
-        else:
+        elif success_counts:
             self._breaker.record_success(permit)
+        else:
+            self._breaker.release(permit)
         return result
 
     async def _take_slot(self) -> None:
@@ -347,6 +435,14 @@ class MLClient:
             return response.status_code, response.headers, b"".join(chunks)
 
 
+def _model_path(name: str, version: str | None) -> str:
+    if version is None:
+        return f"/v2/models/{name}"
+    if not MODEL_NAME.fullmatch(version) or ".." in version:
+        raise ValueError(f"invalid model version {version!r}")
+    return f"/v2/models/{name}/versions/{version}"
+
+
 def _request_id(request_id: str | None) -> str:
     if request_id is None:
         return uuid.uuid4().hex
@@ -370,9 +466,13 @@ def _raise_for_status(reply: _Reply) -> None:
         reason = ""
     detail = f": {reason!r}" if reason else ""
     if status in (400, 413, 422):
-        raise MLBadRequest(f"ML service rejected the input{detail}", upstream_status=status)
+        raise MLUpstreamRejected(f"ML service refused the request{detail}", upstream_status=status)
     if status == 404:
-        raise MLModelNotFound(f"ML service does not serve this model{detail}", upstream_status=404)
+        raise MLModelNotReady(
+            f"ML service does not serve this model now{detail}",
+            retry_after=MODEL_NOT_READY_RETRY_AFTER,
+            upstream_status=404,
+        )
     if status == 503:
         raise MLUnreachable(
             f"ML service unavailable{detail}",

@@ -106,12 +106,22 @@ class TensorSpec:
 
 @dataclass(frozen=True, slots=True)
 class ModelMetadata:
+    """What the protocol lets a server say of a model; all but the name may be empty (MLServer
+    and KServe send ``platform: ""``, KServe ``versions: null``, neither Triton nor KServe any
+    ``parameters``)."""
+
     name: str
     versions: tuple[str, ...]
     platform: str
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    def input(self, name: str) -> TensorSpec | None:
+        return next((t for t in self.inputs if t.name == name), None)
+
+    def output(self, name: str) -> TensorSpec | None:
+        return next((t for t in self.outputs if t.name == name), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +136,9 @@ class InferenceResult:
     """A prediction as the ML service made it, checked against the contract."""
 
     model_name: str
-    model_version: str
+    # Optional in the protocol: MLServer omits it unless the model has a version, KServe
+    # sends null.
+    model_version: str | None
     request_id: str
     outputs: tuple[Tensor, ...]
     latency_ms: float
@@ -188,15 +200,27 @@ def parse_output(value: object) -> Tensor:
     return Tensor(name, str(tensor["datatype"]), tuple(shape), tuple(data))
 
 
+def _optional_string(body: Mapping[str, Any], key: str, what: str, limit: int) -> str | None:
+    """An optional string field: absent, null and "" all mean "not said"."""
+    value = body.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise _violation(f"{what}.{key} is not a string of at most {limit} characters")
+    return value
+
+
 def parse_infer_response(
     value: object, *, model: str, request_id: str, wanted: Sequence[str] | None
-) -> tuple[str, tuple[Tensor, ...]]:
-    """The model version and outputs of an inference reply for ``model`` and ``request_id``."""
+) -> tuple[str | None, tuple[Tensor, ...]]:
+    """The model version (None when the server names none) and outputs of an inference reply
+    for ``model`` and ``request_id``."""
     body = _object(value, "response")
     if body.get("model_name") != model:
         raise _violation(f"model_name is {body.get('model_name')!r}, expected {model!r}")
-    version = _string(body, "model_version", "response", 64)
-    if body.get("id") != request_id:
+    version = _optional_string(body, "model_version", "response", 64)
+    # The protocol makes the reply's id optional; one that is there must be ours.
+    if body.get("id") not in (None, request_id):
         raise _violation("id does not echo the request id")
     raw_outputs = _list(body, "outputs", "response", MAX_TENSORS)
     if not raw_outputs:
@@ -225,21 +249,36 @@ def _spec(value: object, what: str) -> TensorSpec:
     return TensorSpec(name, str(tensor["datatype"]), tuple(shape))
 
 
+def _optional_list(body: Mapping[str, Any], key: str, what: str, limit: int) -> list[Any]:
+    """An optional list field: absent and null mean empty."""
+    if body.get(key) is None:
+        return []
+    return _list(body, key, what, limit)
+
+
 def parse_metadata(value: object, *, model: str) -> ModelMetadata:
+    """Model metadata, as loosely as the protocol allows: only the name must be there (and be
+    the model asked for); the tensors, when declared, must be well formed since the backend
+    builds its request from them."""
     body = _object(value, "metadata")
     if body.get("name") != model:
         raise _violation(f"metadata name is {body.get('name')!r}, expected {model!r}")
-    versions = body.get("versions", [])
-    if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
+    versions = _optional_list(body, "versions", "metadata", 1000)
+    if not all(isinstance(v, str) for v in versions):
         raise _violation("metadata.versions is not a list of strings")
-    parameters = body.get("parameters", {})
+    parameters = body.get("parameters")
     return ModelMetadata(
         name=model,
         versions=tuple(versions),
-        platform=_string(body, "platform", "metadata"),
-        inputs=tuple(_spec(t, "input") for t in _list(body, "inputs", "metadata", MAX_TENSORS)),
-        outputs=tuple(_spec(t, "output") for t in _list(body, "outputs", "metadata", MAX_TENSORS)),
-        parameters=dict(_object(parameters, "metadata.parameters")),
+        platform=_optional_string(body, "platform", "metadata", MAX_NAME) or "",
+        inputs=tuple(
+            _spec(t, "input") for t in _optional_list(body, "inputs", "metadata", MAX_TENSORS)
+        ),
+        outputs=tuple(
+            _spec(t, "output") for t in _optional_list(body, "outputs", "metadata", MAX_TENSORS)
+        ),
+        # Not used by the backend: kept when it is an object, ignored otherwise.
+        parameters=dict(parameters) if isinstance(parameters, dict) else {},
     )
 
 

@@ -7,16 +7,23 @@
     ├── MLBadGateway                                         502
     │   ├── MLUpstreamError          "upstream_error"        (upstream 5xx other than 503, odd 4xx)
     │   ├── MLContractViolation      "contract_violation"    (reply does not fit the contract)
-    │   └── MLResponseTooLarge       "response_too_large"    (reply over the size cap)
+    │   ├── MLResponseTooLarge       "response_too_large"    (reply over the size cap)
+    │   ├── MLUpstreamRejected       "upstream_rejected"     (a ready model refused our request:
+    │   │                                                     an output name, a shape, a datatype)
+    │   └── MLConfigMismatch         "config_mismatch"       (configuration does not fit metadata)
     ├── MLUnavailable                                        503 + Retry-After: retry_after
     │   ├── MLCircuitOpen            "circuit_open"          (breaker open: failing fast)
     │   ├── MLNotConfigured          "not_configured"        (no ML service URL)
     │   ├── MLSaturated              "saturated"             (all call slots busy)
-    │   └── MLUnreachable            "unreachable"           (connection refused, upstream 503)
-    ├── MLModelNotFound              "model_not_found"       422 (not allowed here, or not served)
-    └── MLBadRequest                 "input_rejected"        422 (upstream 400: model refused input)
+    │   ├── MLUnreachable            "unreachable"           (connection refused, upstream 503)
+    │   └── MLModelNotReady          "model_not_ready"       (unknown, unloaded or loading model)
+    ├── MLModelNotFound              "model_not_found"       (not on the allow-list: never called)
+    └── MLBadRequest                 "input_rejected"        (the features are not the model's)
 
-``kind`` is a short stable string for records, metrics and problem types; ``str(error)`` is a
+The backend checks the features against the model's configured feature list before calling, so
+an upstream 4xx is never the doctor's fault: it is either a model that is not ready (503) or a
+request the backend built wrongly for this model (502). ``kind`` is a short stable string for
+records, metrics and problem types; ``outcome`` is the metric label; ``str(error)`` is a
 sentence for logs and never contains the upstream body beyond a short, quoted excerpt.
 """
 
@@ -27,6 +34,9 @@ class MLError(Exception):
     """Base class: the call to the ML service did not produce a trusted result."""
 
     kind = "ml_error"
+    # The metric label of a call that ended so: ok, timeout, rejected (never sent), invalid
+    # (the input was refused before any call) or error.
+    outcome = "error"
 
     def __init__(self, message: str, *, upstream_status: int | None = None) -> None:
         super().__init__(message)
@@ -39,6 +49,7 @@ class MLTimeout(MLError):
     """No complete answer within the deadline (connect, read, write or overall)."""
 
     kind = "timeout"
+    outcome = "timeout"
 
 
 class MLBadGateway(MLError):
@@ -59,6 +70,18 @@ class MLResponseTooLarge(MLBadGateway):
     kind = "response_too_large"
 
 
+class MLUpstreamRejected(MLBadGateway):
+    """A model that says it is ready refused the request the backend built (its 4xx)."""
+
+    kind = "upstream_rejected"
+
+
+class MLConfigMismatch(MLBadGateway):
+    """The model's configuration here does not fit what the ML service declares for it."""
+
+    kind = "config_mismatch"
+
+
 class MLUnavailable(MLError):
     """No call was made or could succeed now; ``retry_after`` is a hint in whole seconds."""
 
@@ -73,27 +96,39 @@ class MLUnavailable(MLError):
 
 class MLCircuitOpen(MLUnavailable):
     kind = "circuit_open"
+    outcome = "rejected"
 
 
 class MLNotConfigured(MLUnavailable):
     kind = "not_configured"
+    outcome = "rejected"
 
 
 class MLSaturated(MLUnavailable):
     kind = "saturated"
+    outcome = "rejected"
 
 
 class MLUnreachable(MLUnavailable):
     kind = "unreachable"
 
 
+class MLModelNotReady(MLUnavailable):
+    """The ML service does not serve the model now: unknown to it, unloaded, or still loading
+    (its 404, or a 4xx while the model's own readiness is not 200)."""
+
+    kind = "model_not_ready"
+
+
 class MLModelNotFound(MLError):
-    """The model is not on the allow-list, or the ML service does not serve it."""
+    """The model is not on the allow-list: no call was made."""
 
     kind = "model_not_found"
+    outcome = "invalid"
 
 
 class MLBadRequest(MLError):
-    """The ML service refused the input (its 400); the message quotes its reason."""
+    """The input does not fit the model (checked here, before any call)."""
 
     kind = "input_rejected"
+    outcome = "invalid"

@@ -58,6 +58,7 @@ _FAIL = Sql(
     .values(
         status="failed",
         error_class=bindparam("error_class"),
+        error_reason=bindparam("error_reason"),
         upstream_status=bindparam("upstream_status"),
         latency_ms=bindparam("latency_ms"),
         completed_at=func.clock_timestamp(),
@@ -170,7 +171,7 @@ class InferenceRecordRepository:
         self,
         record_id: UUID,
         *,
-        model_version: str,
+        model_version: str | None,
         outputs: Mapping[str, Any],
         upstream_status: int,
         latency_ms: float,
@@ -192,11 +193,13 @@ class InferenceRecordRepository:
         error_class: str,
         upstream_status: int | None,
         latency_ms: float | None,
+        error_reason: str | None = None,
     ) -> bool:
         """Settle a pending record as failed; False if it was not pending any more."""
         params = {
             "id": record_id,
             "error_class": error_class,
+            "error_reason": None if error_reason is None else error_reason[:300],
             "upstream_status": upstream_status,
             "latency_ms": latency_ms,
         }

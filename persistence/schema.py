@@ -215,13 +215,16 @@ inference_records = Table(
     Column("patient_id", Uuid, ForeignKey("users.id"), nullable=True),
     Column("appointment_id", Uuid, ForeignKey("appointments.id"), nullable=True),
     Column("model_name", Text, nullable=False),
-    # The version the ML service reported in its answer, not the one configured.
+    # The version the ML service reported in its answer, else the configured one, else null
+    # (the protocol makes it optional).
     Column("model_version", Text, nullable=True),
     Column("input_sha256", Text, nullable=False),
     Column("outputs", JSONB, nullable=True),
     Column("status", Text, nullable=False, server_default=text("'pending'")),
     Column("upstream_status", Integer, nullable=True),
     Column("error_class", Text, nullable=True),
+    # Why the ML service failed, as the backend logged it (at most 300 characters, no features).
+    Column("error_reason", Text, nullable=True),
     Column("latency_ms", Numeric(12, 3), nullable=True),
     Column("requested_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("completed_at", DateTime(timezone=True), nullable=True),
@@ -229,7 +232,7 @@ inference_records = Table(
     CheckConstraint("input_sha256 ~ '^[0-9a-f]{64}$'", name="input_sha256"),
     CheckConstraint("(status = 'pending') = (completed_at IS NULL)", name="completion"),
     CheckConstraint(
-        "status <> 'succeeded' OR (outputs IS NOT NULL AND model_version IS NOT NULL)",
+        "status <> 'succeeded' OR outputs IS NOT NULL",
         name="success_has_outputs",
     ),
 )

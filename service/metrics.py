@@ -76,7 +76,7 @@ DB_CONNECTIONS_LOST = Counter(
     "medai_db_connections_lost", "Pooled connections found broken when lent out."
 )
 
-# The ML service, as seen through the app's client (domain.predictor reports to MLMetrics).
+# The ML service, as seen through the app's client (mlclient.gateway reports to MLMetrics).
 ML_REQUEST_DURATION = Histogram(
     "medai_ml_request_duration_seconds",
     "Predictions asked of the ML service, by model and outcome: ok, timeout, error (no usable "

@@ -13,9 +13,9 @@ from starlette.types import Scope
 from domain.auth import AuthService, LoginThrottle
 from domain.paging import Cursors
 from domain.passwords import PasswordHasher
-from domain.predictor import MLObserver, Predictor
 from domain.tokens import TokenService
 from mlclient import MLClient, MLClientConfig
+from mlclient.gateway import MLObserver, Predictor
 from persistence.db import Database, Timeouts
 from service import migrate
 from service.settings import Settings
@@ -87,7 +87,9 @@ class Runtime:
             verified_tokens=VerifiedTokens(tokens.decode_access),
             auth=auth,
             expected_revision=migrate.head_revision(),
-            predictor=Predictor(MLClient(ml_client_config(settings)), ml_observer),
+            predictor=Predictor(
+                MLClient(ml_client_config(settings)), settings.ml_specs(), ml_observer
+            ),
             cursors=Cursors.derived_from(settings.jwt_secret),
         )
 
@@ -109,7 +111,8 @@ def ml_client_config(settings: Settings) -> MLClientConfig:
     timeout = settings.ml_timeout
     return MLClientConfig(
         base_url=settings.ml_service_url,
-        models=frozenset(settings.ml_models),
+        # The allow-list of names the client may put in a URL: the models' names on the server.
+        models=frozenset(spec.server_name for spec in settings.ml_specs().values()),
         connect_timeout=min(1.0, timeout),
         read_timeout=timeout,
         write_timeout=timeout,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal, NoReturn, TypeVar
 
 from mlclient.config import allowed_models, checked_base_url
+from mlclient.models import ModelSpec, load_models
 
 T = TypeVar("T")
 
@@ -26,6 +27,9 @@ MIN_SECRET_BYTES = 32
 # down to uvicorn's workers; not settings an operator sets (docs/operations.md).
 EMBEDDED_URL_VARIABLE = "MEDAI_EMBEDDED_DATABASE_URL"
 EMBEDDED_ML_URL_VARIABLE = "MEDAI_EMBEDDED_ML_URL"
+# The models of the reference model server, as the backend calls them: the default when
+# MEDAI_ML_MODELS_FILE is unset.
+DEFAULT_ML_MODELS_FILE = Path(__file__).resolve().parent.parent / "modelserver" / "models.toml"
 KNOWN_DEFAULT_SECRETS = frozenset({"secret", "changeme", "change-me", "changethis", "dev", "test"})
 
 
@@ -58,7 +62,9 @@ class Settings:
     validate_responses: bool = False
     swagger_ui: bool = True
     ml_service_url: str | None = None
-    ml_models: tuple[str, ...] = ("breast-cancer",)
+    # Empty: every model of the models file.
+    ml_models: tuple[str, ...] = ()
+    ml_models_file: Path = DEFAULT_ML_MODELS_FILE
     ml_timeout: float = 10.0
     ml_breaker_failures: int = 5
     ml_breaker_reset: float = 30.0
@@ -120,7 +126,8 @@ class Settings:
             validate_responses=reader.flag("MEDAI_VALIDATE_RESPONSES", False),
             swagger_ui=reader.flag("MEDAI_SWAGGER_UI", environment != "production"),
             ml_service_url=reader.optional("MEDAI_ML_URL"),
-            ml_models=reader.words("MEDAI_ML_MODELS", ("breast-cancer",)),
+            ml_models=reader.words("MEDAI_ML_MODELS", ()),
+            ml_models_file=Path(reader.optional("MEDAI_ML_MODELS_FILE") or DEFAULT_ML_MODELS_FILE),
             ml_timeout=reader.number("MEDAI_ML_TIMEOUT", 10.0, 0.1, 300.0),
             ml_breaker_failures=reader.integer("MEDAI_ML_BREAKER_FAILURES", 5, 1, 1000),
             ml_breaker_reset=reader.number("MEDAI_ML_BREAKER_RESET", 30.0, 0.1, 3600.0),
@@ -177,12 +184,27 @@ class Settings:
         if self.initial_admin_email and not self.initial_admin_password:
             raise ConfigError("MEDAI_ADMIN_PASSWORD is required when MEDAI_ADMIN_EMAIL is set")
         _check_ml(self.ml_service_url, self.ml_models)
+        self.ml_specs()
         for origin in self.cors_origins:
             if origin == "*" or not origin.startswith(("http://", "https://")):
                 raise ConfigError(
                     f"MEDAI_CORS_ORIGINS must list exact origins like https://app.example, "
                     f"got {origin!r}"
                 )
+
+    def ml_specs(self) -> dict[str, ModelSpec]:
+        """The models offered and how each is called: the models file's entries, those named
+        by MEDAI_ML_MODELS when it is set; a mistake stops the start naming model and field."""
+        try:
+            specs = load_models(self.ml_models_file)
+        except ValueError as exc:
+            raise ConfigError(f"MEDAI_ML_MODELS_FILE ({self.ml_models_file}): {exc}") from None
+        missing = [name for name in self.ml_models if name not in specs]
+        if missing:
+            raise ConfigError(
+                f"MEDAI_ML_MODELS: model {missing[0]!r} is not in {self.ml_models_file}"
+            )
+        return {name: spec for name, spec in specs.items() if name in (self.ml_models or specs)}
 
     def with_secret(self) -> Settings:
         """Development convenience: a random secret kept in the data folder across restarts."""

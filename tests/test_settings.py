@@ -30,14 +30,14 @@ def test_every_value_is_read_from_its_variable() -> None:
             "MEDAI_ACCESS_TOKEN_TTL": "300",
             "MEDAI_BCRYPT_COST": "13",
             "MEDAI_VALIDATE_RESPONSES": "yes",
-            "MEDAI_ML_MODELS": "a, b,,c",
+            "MEDAI_ML_MODELS": "breast-cancer, ,",
             "MEDAI_DB_CONNECT_TIMEOUT": "0.5",
         }
     )
     assert settings.database_url == "postgresql://db/medai"
     assert (settings.port, settings.access_token_ttl, settings.bcrypt_cost) == (24680, 300, 13)
     assert settings.validate_responses
-    assert settings.ml_models == ("a", "b", "c")
+    assert settings.ml_models == ("breast-cancer",)
     assert settings.db_connect_timeout == 0.5
 
 

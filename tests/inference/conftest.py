@@ -35,13 +35,12 @@ async def infer(
 METADATA: dict[str, Any] = {
     "name": MODEL,
     "versions": ["7"],
-    "platform": "scripted",
+    "platform": "",
     "inputs": [{"name": "features", "datatype": "FP64", "shape": [-1, len(FEATURE_NAMES)]}],
     "outputs": [
         {"name": "probability", "datatype": "FP64", "shape": [-1]},
         {"name": "label", "datatype": "BYTES", "shape": [-1]},
     ],
-    "parameters": {"feature_names": FEATURE_NAMES},
 }
 
 

@@ -99,15 +99,51 @@ async def test_a_refused_connection_is_503_with_retry_after(
     assert (record["error_class"], record["upstream_status"]) == ("unreachable", None)
 
 
-async def test_an_input_the_model_rejects_is_unprocessable(
-    client: httpx.AsyncClient, make_user: MakeUser, faulty: ClientFor, script: Script
+async def test_a_request_a_ready_model_refuses_is_a_bad_gateway_not_the_doctors_fault(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    faulty: ClientFor,
+    script: Script,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """The features were checked against the model's configuration before the call: a ready
+    model refusing the request means the configuration does not fit the model (a 502)."""
     doctor, app = await make_user(Role.DOCTOR), await faulty()
     script.mode = "reject"
-    problem = assert_problem(await infer(app, doctor), 422)
-    assert "expected shape" in problem["detail"]
-    record = await failed_record(app, doctor, await infer(app, doctor), 422)
-    assert (record["error_class"], record["upstream_status"]) == ("input_rejected", 400)
+    with caplog.at_level("WARNING", logger="mlclient"):
+        problem = assert_problem(await infer(app, doctor), 502)
+    assert "invalid_field" not in problem
+    record = await failed_record(app, doctor, await infer(app, doctor), 502)
+    assert (record["error_class"], record["upstream_status"]) == ("upstream_rejected", 400)
+    # One line per failed prediction (two here), naming model, status and reason.
+    failures = [r.getMessage() for r in caplog.records if r.name == "mlclient"]
+    assert len(failures) == 2
+    assert "model=breast-cancer error_class=upstream_rejected upstream_status=400" in failures[0]
+    assert "expected shape" in failures[0]
+    assert str(CASE["mean_radius"]) not in failures[0]
+
+
+@pytest.mark.parametrize(("mode", "upstream_status"), [("loading", 400), ("unloaded", 404)])
+async def test_a_model_loading_or_unloaded_answers_503_with_retry_after(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    faulty: ClientFor,
+    script: Script,
+    mode: str,
+    upstream_status: int,
+) -> None:
+    doctor, app = await make_user(Role.DOCTOR), await faulty()
+    script.mode = mode
+    reply = await infer(app, doctor)
+    record = await failed_record(app, doctor, reply, 503)
+    assert (record["error_class"], record["upstream_status"]) == (
+        "model_not_ready",
+        upstream_status,
+    )
+    assert reply.headers["retry-after"] == "5"
+    health = (await app.get("/inference/health", headers=doctor.headers)).json()
+    assert health["ready"] is False
+    assert health["models"][0]["available"] is False
 
 
 async def test_after_repeated_failures_the_breaker_answers_503_without_calling(

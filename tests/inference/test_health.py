@@ -46,7 +46,7 @@ async def test_a_hanging_ml_service_is_reported_not_ready_within_the_probe_deadl
     assert reply.status_code == 200, reply.text
     health = reply.json()
     assert (health["ready"], health["probe_latency_ms"]) == (False, None)
-    assert "in time" in health["detail"]
+    assert "no answer within" in health["detail"]
     assert health["models"][0]["available"] is False
 
 

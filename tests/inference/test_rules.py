@@ -1,5 +1,5 @@
-"""The pure rules of predictions: canonical input, feature order, reading the answer, and the
-one mapping from ML failures to the API's statuses."""
+"""The pure rules of predictions: canonical input, who may see what, and the one mapping from ML
+failures to the API's statuses (reading configured models' answers: tests/mlclient/test_models)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,7 @@ import pytest
 from domain import inference_rules as rules
 from domain.errors import DomainError, ServiceUnavailable, UnprocessableRequest
 from domain.model import Caller, Role
-from domain.predictor import outcome_of
 from mlclient import (
-    InferenceResult,
-    MLBadRequest,
     MLCircuitOpen,
     MLContractViolation,
     MLError,
@@ -25,8 +22,9 @@ from mlclient import (
     MLTimeout,
     MLUnreachable,
     MLUpstreamError,
-    Tensor,
 )
+from mlclient.errors import MLConfigMismatch, MLModelNotReady, MLUpstreamRejected
+from mlclient.gateway import FeatureMismatch, feature_row
 
 DOCTOR = Caller(uuid.uuid4(), Role.DOCTOR)
 ADMIN = Caller(uuid.uuid4(), Role.ADMIN)
@@ -46,49 +44,24 @@ def test_the_hash_depends_on_the_model_and_every_value() -> None:
 
 
 def test_features_are_put_in_the_models_column_order() -> None:
-    assert rules.feature_row(["x", "y", "z"], {"z": 3, "x": 1, "y": 2.5}) == [1.0, 2.5, 3.0]
+    assert feature_row(["x", "y", "z"], {"z": 3, "x": 1, "y": 2.5}) == [1.0, 2.5, 3.0]
 
 
 def test_missing_and_unknown_features_are_both_named() -> None:
-    with pytest.raises(rules.FeatureMismatch) as caught:
-        rules.feature_row(["x", "y"], {"x": 1, "w": 2, "v": 3})
+    with pytest.raises(FeatureMismatch) as caught:
+        feature_row(["x", "y"], {"x": 1, "w": 2, "v": 3})
     assert (caught.value.missing, caught.value.unknown) == (("y",), ("v", "w"))
     assert caught.value.kind == "input_rejected"
+    mapped = rules.to_domain_error(caught.value, None)
+    assert mapped.status == 422
+    assert mapped.extensions["invalid_field"] == "features"
+    assert mapped.extensions["missing_features"] == ["y"]
+    assert mapped.extensions["unknown_features"] == ["v", "w"]
 
 
 def test_non_finite_values_are_refused() -> None:
     with pytest.raises(UnprocessableRequest, match="finite"):
         rules.check_values({"x": float("nan")})
-
-
-def _result(**outputs: tuple[str, tuple[object, ...]]) -> InferenceResult:
-    tensors = tuple(
-        Tensor(name, datatype, (len(data),), data)  # type: ignore[arg-type]
-        for name, (datatype, data) in outputs.items()
-    )
-    return InferenceResult("m", "1", "r", tensors, 1.0, 200)
-
-
-def test_a_one_row_classifier_answer_becomes_probability_and_label() -> None:
-    result = _result(probability=("FP64", (0.25,)), label=("BYTES", ("benign",)))
-    assert rules.classifier_outputs(result) == {"probability": 0.25, "label": "benign"}
-
-
-@pytest.mark.parametrize(
-    "outputs",
-    [
-        {"label": ("BYTES", ("benign",))},
-        {"probability": ("FP64", (1.5,)), "label": ("BYTES", ("benign",))},
-        {"probability": ("FP64", (0.1, 0.2)), "label": ("BYTES", ("a", "b"))},
-        {"probability": ("BYTES", ("high",)), "label": ("BYTES", ("benign",))},
-        {"probability": ("FP64", (0.5,)), "label": ("FP64", (1.0,))},
-    ],
-)
-def test_any_other_answer_breaks_the_contract(
-    outputs: dict[str, tuple[str, tuple[object, ...]]],
-) -> None:
-    with pytest.raises(MLContractViolation):
-        rules.classifier_outputs(_result(**outputs))
 
 
 def test_doctors_reference_and_read_their_own_things_and_admins_anything() -> None:
@@ -116,8 +89,11 @@ def test_doctors_reference_and_read_their_own_things_and_admins_anything() -> No
         (MLSaturated("s"), 503, "rejected"),
         (MLNotConfigured("n", retry_after=60), 503, "rejected"),
         (MLModelNotFound("m"), 422, "invalid"),
-        (MLBadRequest("b"), 422, "invalid"),
-        (rules.FeatureMismatch(["x"], []), 422, "invalid"),
+        (FeatureMismatch(["x"], []), 422, "invalid"),
+        # What the ML service refuses or cannot do now is never the doctor's 422.
+        (MLUpstreamRejected("only supports 'predict'", upstream_status=400), 502, "error"),
+        (MLConfigMismatch("input 'x' is not declared"), 502, "error"),
+        (MLModelNotReady("loading", retry_after=5, upstream_status=400), 503, "error"),
     ],
 )
 def test_each_ml_failure_maps_to_one_status(error: MLError, status: int, outcome: str) -> None:
@@ -126,7 +102,9 @@ def test_each_ml_failure_maps_to_one_status(error: MLError, status: int, outcome
     assert mapped.status == status
     assert mapped.extensions["error_class"] == error.kind
     assert mapped.extensions["inference_id"] == str(record_id)
-    assert outcome_of(error) == outcome
+    assert error.outcome == outcome
+    if status != 422:
+        assert "invalid_field" not in mapped.extensions
 
 
 def test_unavailability_carries_the_ml_clients_retry_hint() -> None:
@@ -134,6 +112,9 @@ def test_unavailability_carries_the_ml_clients_retry_hint() -> None:
     assert isinstance(mapped, ServiceUnavailable)
     assert mapped.retry_after == 9
     assert "inference_id" not in mapped.extensions
+    loading = rules.to_domain_error(MLModelNotReady("loading", retry_after=5), None)
+    assert isinstance(loading, ServiceUnavailable)
+    assert loading.retry_after == 5
 
 
 def test_a_model_not_on_the_allow_list_is_refused_naming_those_that_are() -> None:

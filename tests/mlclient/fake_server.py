@@ -29,6 +29,7 @@ class Script:
     delay: float = 0.0
     requests: int = 0
     request_ids: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
     bodies: list[dict[str, Any]] = field(default_factory=list)
     released: bool = False
 
@@ -86,6 +87,7 @@ class FakeMLServer:
         script.requests += 1
         headers = dict(scope["headers"])
         script.request_ids.append(headers.get(b"x-request-id", b"").decode())
+        script.paths.append(scope["path"])
         raw = b""
         while True:
             message = await receive()
@@ -101,7 +103,16 @@ class FakeMLServer:
                 await asyncio.sleep(0.02)
                 waited += 0.02
             mode = "ok"
-        if mode == "unavailable_once":
+        is_ready_probe = scope["path"].endswith("/ready")
+        if mode == "reject" and is_ready_probe:
+            # A ready model that refuses what it was sent (MLServer: an unknown output name).
+            await _reply(send, 200, {"name": MODEL, "ready": True})
+        elif mode == "loading":
+            # MLServer while a model loads: 400 to its infer and to its readiness probe.
+            await _reply(send, 400, {"error": f"Model {MODEL} with version  is not ready yet."})
+        elif mode == "unloaded":
+            await _reply(send, 404, {"error": f"Model {MODEL} not found"})
+        elif mode == "unavailable_once":
             script.mode = "ok"
             await _reply(send, 503, {"error": "warming up"})
         elif mode == "unavailable":
@@ -126,6 +137,8 @@ class FakeMLServer:
             await _chunked(send, chunk=b" " * 65536, count=64)
         elif scope["path"] == "/v2/health/ready":
             await _reply(send, 200, {"ready": True})
+        elif is_ready_probe:
+            await _reply(send, 200, {"name": MODEL, "ready": True})
         else:
             await _reply(send, 200, _ok_body(request))
 

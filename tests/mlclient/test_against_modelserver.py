@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mlclient import MLBadRequest, MLClient, MLClientConfig, Tensor
+from mlclient import MLClient, MLClientConfig, Tensor
+from mlclient.errors import MLUpstreamRejected
 from modelserver.app import create_app
 from tests.modelserver.conftest import REFERENCE_CASES
 
@@ -24,14 +25,18 @@ async def test_the_client_gets_the_reference_prediction_and_version_from_the_ser
     assert result.output("label").data == (case["label"],)
 
 
-async def test_the_client_reads_the_feature_order_from_the_metadata() -> None:
+async def test_the_client_reads_the_declared_tensors_from_the_metadata() -> None:
     async with client() as ml:
         metadata = await ml.model_metadata("breast-cancer")
+        ready = await ml.model_ready("breast-cancer")
     assert metadata.versions == ("1",)
-    assert metadata.parameters["feature_names"][0] == "mean_radius"
+    assert [(t.name, t.datatype, t.shape) for t in metadata.inputs] == [
+        ("features", "FP64", (-1, 30))
+    ]
+    assert ready.ready
 
 
-async def test_an_input_the_server_rejects_is_a_bad_request_with_its_reason() -> None:
+async def test_an_input_a_ready_model_refuses_is_upstream_rejected_with_its_reason() -> None:
     async with client() as ml:
-        with pytest.raises(MLBadRequest, match=r"expected shape \[n, 30\]"):
+        with pytest.raises(MLUpstreamRejected, match=r"expected shape \[n, 30\]"):
             await ml.infer("breast-cancer", [Tensor.from_rows("features", [[1.0] * 29])])

@@ -12,7 +12,6 @@ import pytest
 
 from mlclient import (
     BreakerState,
-    MLBadRequest,
     MLCircuitOpen,
     MLContractViolation,
     MLModelNotFound,
@@ -23,6 +22,7 @@ from mlclient import (
     MLUnreachable,
     MLUpstreamError,
 )
+from mlclient.errors import MLModelNotReady, MLUpstreamRejected
 from tests.mlclient.conftest import DEADLINE, CountingTransport, FakeClock, MakeClient, features
 from tests.mlclient.fake_server import MODEL, Script, refused_port
 
@@ -104,14 +104,45 @@ async def test_a_refused_connection_is_retried_once_then_unreachable(
     assert time.monotonic() - started < DEADLINE + 1
 
 
-async def test_a_rejected_input_is_a_bad_request_and_not_retried(
+async def test_a_request_a_ready_model_refuses_is_upstream_rejected_and_not_retried(
     make_client: MakeClient, script: Script
 ) -> None:
     script.mode = "reject"
     async with make_client() as ml:
-        with pytest.raises(MLBadRequest, match="expected shape"):
+        with pytest.raises(MLUpstreamRejected, match="expected shape") as caught:
             await ml.infer(MODEL, features())
-    assert script.requests == 1
+    assert caught.value.upstream_status == 400
+    # The infer call, then the model's readiness probe that tells "refused" from "not ready".
+    assert script.paths == [
+        f"/v2/models/{MODEL}/infer",
+        f"/v2/models/{MODEL}/ready",
+    ]
+
+
+@pytest.mark.parametrize(("mode", "status"), [("loading", 400), ("unloaded", 404)])
+async def test_a_model_that_is_loading_or_unloaded_is_not_ready_with_a_retry_hint(
+    make_client: MakeClient, script: Script, mode: str, status: int
+) -> None:
+    script.mode = mode
+    async with make_client() as ml:
+        with pytest.raises(MLModelNotReady) as caught:
+            await ml.infer(MODEL, features())
+        assert not (await ml.model_ready(MODEL)).ready
+    assert caught.value.upstream_status == status
+    assert caught.value.retry_after == 5
+    assert "not ready yet" in caught.value.message or "not found" in caught.value.message
+
+
+async def test_a_versioned_call_goes_to_the_versions_path(
+    make_client: MakeClient, script: Script
+) -> None:
+    async with make_client() as ml:
+        await ml.infer(MODEL, features(), version="7")
+        await ml.model_ready(MODEL, "7")
+    assert script.paths == [
+        f"/v2/models/{MODEL}/versions/7/infer",
+        f"/v2/models/{MODEL}/versions/7/ready",
+    ]
 
 
 async def test_a_redirect_is_not_followed(make_client: MakeClient, script: Script) -> None:
@@ -178,14 +209,34 @@ async def test_the_breaker_recovers_through_one_probe_when_the_service_does(
     assert script.requests == 4
 
 
-async def test_rejected_inputs_do_not_open_the_breaker(
+@pytest.mark.parametrize("mode", ["reject", "loading", "unloaded"])
+async def test_refusals_and_a_model_not_ready_open_the_breaker(
+    make_client: MakeClient, script: Script, mode: str
+) -> None:
+    """The backend checks features itself, so a refusal means the model cannot be used: a
+    permanent misconfiguration or an unloaded model must not look like a healthy service."""
+    script.mode = mode
+    async with make_client(breaker_failure_threshold=3) as ml:
+        for _ in range(3):
+            with pytest.raises((MLUpstreamRejected, MLModelNotReady)):
+                await ml.infer(MODEL, features())
+        assert ml.breaker_status().state is BreakerState.OPEN
+
+
+async def test_the_models_readiness_probes_a_half_open_breaker(
     make_client: MakeClient, script: Script
 ) -> None:
-    script.mode = "reject"
-    async with make_client() as ml:
-        for _ in range(5):
-            with pytest.raises(MLBadRequest):
-                await ml.infer(MODEL, features())
+    script.mode = "unloaded"
+    async with make_client(breaker_failure_threshold=1, breaker_reset_seconds=0.05) as ml:
+        with pytest.raises(MLModelNotReady):
+            await ml.infer(MODEL, features())
+        await asyncio.sleep(0.1)
+        # The model's own probe is the half-open probe: still unloaded, so open again.
+        assert not (await ml.model_ready(MODEL)).ready
+        assert ml.breaker_status().state is BreakerState.OPEN
+        await asyncio.sleep(0.1)
+        script.mode = "ok"
+        assert (await ml.model_ready(MODEL)).ready
         assert ml.breaker_status().state is BreakerState.CLOSED
 
 

@@ -1348,7 +1348,9 @@ export interface components {
             readonly id: string;
             model: components["schemas"]["ModelName"];
             /**
-             * @description The version the ML service reported in its answer; null unless it answered.
+             * @description The version the ML service reported in its answer, else the model's configured
+             *     version; null when neither names one (the protocol makes it optional) or it did not
+             *     answer.
              * @example 1
              */
             model_version: string | null;
@@ -1365,9 +1367,10 @@ export interface components {
             } | null;
             /**
              * @description Why a `failed` record failed: `timeout` (504), `upstream_error`, `contract_violation`,
-             *     `response_too_large` (502), `unreachable`, `circuit_open`, `saturated`,
-             *     `not_configured` (503), `model_not_found`, `input_rejected` (422), `cancelled` (the
-             *     request ended before the answer) or `internal_error` (500). Null otherwise.
+             *     `response_too_large`, `upstream_rejected`, `config_mismatch` (502), `unreachable`,
+             *     `circuit_open`, `saturated`, `not_configured`, `model_not_ready` (503),
+             *     `model_not_found`, `input_rejected` (422), `cancelled` (the request ended before the
+             *     answer) or `internal_error` (500). Null otherwise.
              * @example null
              */
             error_class: string | null;
@@ -1459,13 +1462,16 @@ export interface components {
         InferenceHealth: {
             /** @description Whether an ML service is configured at all. */
             configured: boolean;
-            /** @description Whether the ML service answered its readiness probe as ready, in time. */
+            /**
+             * @description Whether every model is available: the ML service said the model (not just the
+             *     server) is ready, in time, and a request for it can be built from its metadata.
+             */
             ready: boolean;
-            /** @description Why it is not ready; null when it is. */
+            /** @description Why it is not ready, model by model; null when it is. */
             detail: string | null;
             /**
              * Format: double
-             * @description How long the readiness probe took; null when it got no answer.
+             * @description How long the slowest model's readiness probe took; null when none answered.
              */
             probe_latency_ms: number | null;
             breaker: components["schemas"]["InferenceBreaker"];
@@ -1488,9 +1494,16 @@ export interface components {
         /** @description A model this service offers, as the ML service describes it. */
         InferenceModel: {
             name: components["schemas"]["ModelName"];
-            /** @description The ML service described this model just now. */
+            /**
+             * @description The ML service said just now that this model is ready (its own readiness probe, not
+             *     the server's), and its metadata fits the model's configuration: a prediction can be
+             *     made.
+             */
             available: boolean;
-            /** @description The versions the ML service last reported for it (empty if never). */
+            /**
+             * @description The versions the ML service last reported for it, else the configured version (empty
+             *     if neither).
+             */
             versions: string[];
         };
         AuditEvent: {
@@ -1919,9 +1932,9 @@ export interface components {
         };
         /**
          * @description The model is not one this service offers (`invalid_field: model`, with the `models` it
-         *     offers), or the model refuses the input (`invalid_field: features`): the feature names are
-         *     not exactly the model's (`missing_features`, `unknown_features`), a value is not finite, or
-         *     the ML service rejected it. Once the request was recorded, the problem also names the
+         *     offers), or the features do not fit it (`invalid_field: features`): the feature names are
+         *     not exactly the model's configured ones (`missing_features`, `unknown_features`), or a
+         *     value is not finite. What the ML service itself refuses is never a 422 (see 502/503). Once the request was recorded, the problem also names the
          *     record (`inference_id`) and the `error_class` it was settled with. Also: the appointment is
          *     not the named patient's (`invalid_field: appointment_id`).
          */
@@ -1971,7 +1984,9 @@ export interface components {
         };
         /**
          * @description The ML service answered, but not with something usable: an error of its own, a reply that
-         *     breaks the contract, or one too large. The failure is on record (`inference_id`,
+         *     breaks the contract, one too large, a refusal by a ready model of the request built for it
+         *     (`upstream_rejected`), or a model whose configuration here does not fit what the server
+         *     declares (`config_mismatch`). The failure is on record (`inference_id`,
          *     `error_class`).
          */
         BadGateway: {
@@ -1994,7 +2009,8 @@ export interface components {
         };
         /**
          * @description The ML service is unavailable (unreachable, failing repeatedly so calls fail fast, every
-         *     call slot busy, or none configured), or the database is; retry after `Retry-After`
+         *     call slot busy, none configured, or the model not loaded or still loading:
+         *     `model_not_ready`), or the database is; retry after `Retry-After`
          *     seconds. When the request was already recorded, the problem names the record
          *     (`inference_id`) and the `error_class`.
          */
