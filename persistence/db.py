@@ -83,24 +83,40 @@ def libpq_url(url: str) -> str:
 class Database:
     """The process's connection pool. Opened in the app's lifespan, never at import."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, connect_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        connect_timeout: float = 2.0,
+        transaction_pooler: bool = False,
+    ) -> None:
         self.url = libpq_url(url)
         self.connect_timeout = connect_timeout
+        connection_options: dict[str, Any] = {
+            "row_factory": dict_row,
+            "connect_timeout": max(1, round(connect_timeout)),
+            "application_name": "medai-backend",
+        }
+        if transaction_pooler:
+            # Behind PgBouncer in transaction mode consecutive transactions may run on
+            # different server connections: a statement prepared on one is unknown on the
+            # next, so psycopg must never prepare (None). PgBouncer also refuses the
+            # ``options`` startup parameter; the session zone is then the database's, which
+            # changes nothing but the zone values arrive in (the API converts to UTC).
+            connection_options["prepare_threshold"] = None
+        else:
+            # Every column is timestamptz, so the session zone only shapes how values
+            # arrive: in UTC they come as datetime.UTC (psycopg maps "UTC" to it), which
+            # the API's "...Z" formatting takes without a zone conversion per value.
+            connection_options["options"] = "-c TimeZone=UTC"
         self.pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
             self.url,
             min_size=1,
             max_size=pool_size,
             open=False,
             timeout=connect_timeout,
-            kwargs={
-                "row_factory": dict_row,
-                "connect_timeout": max(1, round(connect_timeout)),
-                "application_name": "medai-backend",
-                # Every column is timestamptz, so the session zone only shapes how values
-                # arrive: in UTC they come as datetime.UTC (psycopg maps "UTC" to it), which
-                # the API's "...Z" formatting takes without a zone conversion per value.
-                "options": "-c TimeZone=UTC",
-            },
+            kwargs=connection_options,
             connection_class=AsyncConnection[DictRow],
             # No ping before each checkout (a round trip per request): a unit of work whose
             # first statement finds its connection dead moves to a fresh one instead.

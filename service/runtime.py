@@ -66,6 +66,7 @@ class Runtime:
             database_url,
             pool_size=settings.db_pool_size,
             connect_timeout=settings.db_connect_timeout,
+            transaction_pooler=settings.database_pooler == "transaction",
         )
         return cls(
             settings=settings,
