@@ -32,25 +32,22 @@ class AdmissionControl:
         self.max_in_flight = max_in_flight
         # One event loop per worker: a plain counter, changed only between awaits.
         self.in_flight = 0
-        body = problem_bytes(503, "Service Unavailable", DETAIL)
-        self._start = {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-            ],
-        }
-        self._body = {"type": "http.response.body", "body": body}
+        self._body = problem_bytes(503, "Service Unavailable", DETAIL)
+        self._headers = (
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(self._body)).encode()),
+            (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.max_in_flight:
-            await send(self._start)
-            await send(self._body)
+            # New messages each time: the middlewares outside add headers to them in place.
+            headers = list(self._headers)
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": self._body})
             return
         self.in_flight += 1
         try:
