@@ -104,8 +104,8 @@ class Generator:
     """Raw asyncio streams, timed with ``perf_counter`` (uvloop's clock is the loop's cached
     time in whole milliseconds; httpx's pool slows down quadratically with thousands of
     requests waiting). Most recently used connection first; a connection the server closed
-    while idle (uvicorn's keep-alive timeout) is replaced and the request sent again, as any
-    HTTP client does."""
+    while idle (uvicorn's keep-alive timeout) is dropped and the request sent again on
+    another, as any HTTP client does."""
 
     def __init__(self, base_url: str, tokens: Sequence[str]) -> None:
         parts = urlsplit(base_url)
@@ -122,7 +122,7 @@ class Generator:
     async def one(self, index: int, scheduled: float, outcome: Outcome) -> None:
         outcome.send_lag.append((time.perf_counter() - scheduled) * 1000)
         request = self.requests[index % len(self.requests)]
-        for attempt in (1, 2):
+        while True:
             reused = bool(self.idle)
             try:
                 if reused:
@@ -136,7 +136,7 @@ class Generator:
                 status = await conn.exchange(request)
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
                 conn.close()
-                if reused and attempt == 1:
+                if reused:  # closed by the server while idle: try the next (or a new) one
                     continue
                 outcome.failed(exc)
                 return
