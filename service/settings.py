@@ -70,7 +70,7 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     metrics: bool = True
     shutdown_timeout: int = 20
-    # Scale-out (docs/operations.md, "Beyond one machine").
+    # Scale-out (docs/operations.md: "PgBouncer and the connection math", "Overload").
     migration_database_url: str | None = None
     migrate_at_start: bool = True
     database_pooler: Literal["none", "transaction"] = "none"
