@@ -189,29 +189,39 @@ class Database:
         pool_size: int = 10,
         connect_timeout: float = 2.0,
         timeouts: Timeouts = Timeouts(),
+        transaction_pooler: bool = False,
     ) -> None:
         self.url = libpq_url(url)
         self.connect_timeout = connect_timeout
         self.timeouts = timeouts
+        connection_options: dict[str, Any] = {
+            "row_factory": dict_row,
+            "connect_timeout": max(1, round(connect_timeout)),
+            "application_name": "medai-backend",
+            **timeouts.keepalive_options(),
+        }
+        if transaction_pooler:
+            # Behind PgBouncer in transaction mode consecutive transactions may run on
+            # different server connections: a statement prepared on one is unknown on the
+            # next, so psycopg must never prepare (None). PgBouncer also refuses the
+            # ``options`` startup parameter: the session zone is then the database's (the API
+            # converts to UTC) and the server-side timeouts must be set on the role
+            # (docs/operations.md, "Timeouts"); the client-side operation bound still holds.
+            connection_options["prepare_threshold"] = None
+        else:
+            # Every column is timestamptz, so the session zone only shapes how values
+            # arrive: in UTC they come as datetime.UTC (psycopg maps "UTC" to it), which
+            # the API's "...Z" formatting takes without a zone conversion per value.
+            # Connection options rather than a SET per checkout: no round trip, and they
+            # hold for the session's life.
+            connection_options["options"] = "-c TimeZone=UTC " + timeouts.server_options()
         self.pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
             self.url,
             min_size=1,
             max_size=pool_size,
             open=False,
             timeout=connect_timeout,
-            kwargs={
-                "row_factory": dict_row,
-                "connect_timeout": max(1, round(connect_timeout)),
-                "application_name": "medai-backend",
-                # Every column is timestamptz, so the session zone only shapes how values
-                # arrive: in UTC they come as datetime.UTC (psycopg maps "UTC" to it), which
-                # the API's "...Z" formatting takes without a zone conversion per value.
-                # Connection options rather than a SET per checkout: no round trip, and they
-                # hold for the session's life. Behind PgBouncer in transaction mode they must
-                # be set on the role instead (docs/operations.md, "Timeouts").
-                "options": "-c TimeZone=UTC " + timeouts.server_options(),
-                **timeouts.keepalive_options(),
-            },
+            kwargs=connection_options,
             connection_class=AsyncConnection[DictRow],
             # No ping before each checkout (a round trip per request): a unit of work whose
             # first statement finds its connection dead moves to a fresh one instead.

@@ -19,6 +19,7 @@ from connexion.options import SwaggerUIOptions
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import formats, heap, logs, metrics, problems, reference, security, signatures
+from service.admission import AdmissionControl
 from service.binding import PlannedApp
 from service.hardening import HardenedServerErrors, HardeningMiddleware
 from service.jsonifier import OrjsonJsonifier
@@ -119,6 +120,12 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
         routes=operation_routes(SPEC_DIR / SPEC_FILE),
         serve_metrics=settings.metrics,
     )
+    if settings.max_in_flight:  # inside the access log and metrics: refusals are counted
+        app.add_middleware(
+            AdmissionControl,
+            position=MiddlewarePosition.BEFORE_EXCEPTION,
+            max_in_flight=settings.max_in_flight,
+        )
     app.add_middleware(
         HardeningMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,

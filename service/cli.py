@@ -45,6 +45,12 @@ def _database_url(settings: Settings) -> str:
     return server.url()
 
 
+def _migration_url(settings: Settings, url: str) -> str:
+    """Migrations run as one transaction under an advisory lock: behind a transaction-mode
+    pooler they take the direct URL when one is given (docs/operations.md)."""
+    return settings.migration_database_url or url
+
+
 def serve(settings: Settings) -> None:
     from service import logs
 
@@ -94,7 +100,8 @@ def _serve(settings: Settings) -> None:
         url = _database_url(settings)
         if not settings.database_url:
             os.environ[EMBEDDED_URL_VARIABLE] = url
-        migrate.upgrade(url)
+        if settings.migrate_at_start:
+            migrate.upgrade(_migration_url(settings, url))
         if settings.initial_admin_email and settings.initial_admin_password:
             asyncio.run(
                 _create_admin(
@@ -209,13 +216,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "migrate":
         from service import migrate
 
-        migrate.upgrade(_database_url(settings))
+        migrate.upgrade(_migration_url(settings, _database_url(settings)))
     elif args.command == "create-admin":
         password = os.environ.get("MEDAI_ADMIN_PASSWORD") or getpass.getpass("Password: ")
         url = _database_url(settings)
         from service import migrate
 
-        migrate.upgrade(url)
+        migrate.upgrade(_migration_url(settings, url))
         asyncio.run(_create_admin(settings, url, args.email, password))
     return 0
 

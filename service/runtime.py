@@ -79,6 +79,7 @@ class Runtime:
                 idle_in_transaction=settings.db_idle_in_transaction_timeout,
                 keepalive_idle=settings.db_keepalive_idle,
             ),
+            transaction_pooler=settings.database_pooler == "transaction",
         )
         return cls(
             settings=settings,

@@ -84,6 +84,11 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     metrics: bool = True
     shutdown_timeout: int = 20
+    # Scale-out (docs/operations.md: "PgBouncer and the connection math", "Overload").
+    migration_database_url: str | None = None
+    migrate_at_start: bool = True
+    database_pooler: Literal["none", "transaction"] = "none"
+    max_in_flight: int = 0
 
     @property
     def production(self) -> bool:
@@ -157,6 +162,12 @@ class Settings:
             max_body_bytes=reader.integer("MEDAI_MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024**2),
             metrics=reader.flag("MEDAI_METRICS", True),
             shutdown_timeout=reader.integer("MEDAI_SHUTDOWN_TIMEOUT", 20, 0, 600),
+            migration_database_url=reader.optional("MEDAI_MIGRATION_DATABASE_URL"),
+            migrate_at_start=reader.flag("MEDAI_MIGRATE_AT_START", True),
+            database_pooler=reader.choice(  # type: ignore[arg-type]
+                "MEDAI_DATABASE_POOLER", ("none", "transaction"), "none"
+            ),
+            max_in_flight=reader.integer("MEDAI_MAX_IN_FLIGHT", 0, 0, 100000),
         )
         settings.check()
         return settings

@@ -1,0 +1,451 @@
+"""Overload: one worker offered 3x what it can serve, with and without admission control.
+
+    uv run python -m benchmarks.overload    # about 2.5 minutes; writes benchmarks/overload.md
+
+1. PostgreSQL 16 (embedded, its own folder) with 64 patients, each with 5 appointments, and
+   ``medai serve`` with one worker pinned to CPU 0 (as benchmarks/run.py does), access log on.
+2. Unloaded: one connection, one request after the other, for 5 s: the p50 latency.
+3. Capacity: 16 connections as fast as they are answered, 10 s: requests per second.
+4. Overload: an open-loop generator (requests sent on a fixed schedule whether or not the earlier
+   ones were answered, each timed from its scheduled moment, so a queue shows as latency) at
+   3x the capacity for 30 s, with a liveness probe (20/s) beside it; first with
+   ``MEDAI_MAX_IN_FLIGHT`` set, then, for contrast, without a bound.
+
+The scenario is a patient's own list (``GET /appointments``, 5 rows), the hottest read.
+The generator, the probe and PostgreSQL share CPU 1. The machine is shared with other work:
+absolute rates move from run to run; the report states the load average at the start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import psycopg
+
+from benchmarks.probe import LivenessProbe, ProbeResult
+from benchmarks.processes import ROOT, Server, start_service
+from service import embedded_db, migrate
+
+DATABASE = "medai_overload"
+SECRET = "overload-benchmark-secret-" + "o" * 40
+PASSWORD = "overload patient password"  # noqa: S105 - a throwaway benchmark account
+PATIENTS = 64
+REPORT = Path(__file__).with_name("overload.md")
+
+
+@dataclass
+class Outcome:
+    latencies: dict[int, list[float]] = field(default_factory=dict)  # status -> ms
+    transport_errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    # How late the generator itself sent each request (its own CPU starvation), ms.
+    send_lag: list[float] = field(default_factory=list)
+    sent: int = 0
+    seconds: float = 0.0
+
+    def failed(self, exc: BaseException) -> None:
+        self.transport_errors += 1
+        kind = type(exc).__name__
+        self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
+
+    def add(self, status: int, milliseconds: float) -> None:
+        self.latencies.setdefault(status, []).append(milliseconds)
+
+    def count(self, status: int) -> int:
+        return len(self.latencies.get(status, []))
+
+    def percentile(self, status: int, q: int) -> float:
+        values = sorted(self.latencies.get(status, []))
+        if not values:
+            return float("nan")
+        return values[min(len(values) - 1, int(len(values) * q / 100))]
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection; just enough of the protocol for these replies."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def exchange(self, request: bytes) -> int:
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        headers = {}
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+        if headers.get(b"transfer-encoding") == b"chunked":
+            while size := int((await self.reader.readuntil(b"\r\n")).strip(), 16):
+                await self.reader.readexactly(size + 2)
+            await self.reader.readuntil(b"\r\n")
+        else:
+            await self.reader.readexactly(int(headers.get(b"content-length", b"0")))
+        return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Generator:
+    """Raw asyncio streams, timed with ``perf_counter`` (uvloop's clock is the loop's cached
+    time in whole milliseconds; httpx's pool slows down quadratically with thousands of
+    requests waiting). Most recently used connection first; a connection the server closed
+    while idle (uvicorn's keep-alive timeout) is dropped and the request sent again on
+    another, as any HTTP client does."""
+
+    def __init__(self, base_url: str, tokens: Sequence[str]) -> None:
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.requests = [
+            (
+                "GET /appointments HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Bearer {token}\r\n\r\n"
+            ).encode()
+            for token in tokens
+        ]
+        self.idle: list[Connection] = []
+
+    async def one(self, index: int, scheduled: float, outcome: Outcome) -> None:
+        outcome.send_lag.append((time.perf_counter() - scheduled) * 1000)
+        request = self.requests[index % len(self.requests)]
+        while True:
+            reused = bool(self.idle)
+            try:
+                if reused:
+                    conn = self.idle.pop()
+                else:
+                    conn = Connection(*await asyncio.open_connection(self.host, self.port))
+            except OSError as exc:
+                outcome.failed(exc)
+                return
+            try:
+                status = await conn.exchange(request)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+                conn.close()
+                if reused:  # closed by the server while idle: try the next (or a new) one
+                    continue
+                outcome.failed(exc)
+                return
+            outcome.add(status, (time.perf_counter() - scheduled) * 1000)
+            self.idle.append(conn)
+            return
+
+    async def open_loop(self, rate: float, seconds: float) -> Outcome:
+        """Send at ``rate`` per second on schedule, whether or not earlier requests were
+        answered; time each from its scheduled moment, so a queue anywhere shows."""
+        outcome = Outcome()
+        tasks: set[asyncio.Task[None]] = set()
+        start = time.perf_counter()
+        sent = 0
+        while (now := time.perf_counter()) < start + seconds:
+            while sent < int((now - start) * rate):
+                task = asyncio.create_task(self.one(sent, start + sent / rate, outcome))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                sent += 1
+            await asyncio.sleep(0.001)
+        outcome.sent = sent
+        outcome.seconds = seconds
+        if tasks:
+            await asyncio.wait(tasks, timeout=90)
+        return outcome
+
+    async def closed_loop(self, connections: int, seconds: float) -> Outcome:
+        outcome = Outcome()
+        end = time.perf_counter() + seconds
+        counter = iter(range(10**9))
+
+        async def client() -> None:
+            while time.perf_counter() < end:
+                await self.one(next(counter), time.perf_counter(), outcome)
+
+        await asyncio.gather(*(client() for _ in range(connections)))
+        outcome.sent = sum(len(v) for v in outcome.latencies.values())
+        outcome.seconds = seconds
+        return outcome
+
+    async def close(self) -> None:
+        for conn in self.idle:
+            conn.close()
+        self.idle.clear()
+
+
+def prepare(postgres: embedded_db.EmbeddedPostgres) -> str:
+    with psycopg.connect(postgres.libpq_url("postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DATABASE}"')
+    url = postgres.libpq_url(DATABASE)
+    migrate.upgrade(url)
+    return url
+
+
+def tokens_for(server: Server, doctor_id: str) -> list[str]:
+    """Sign up PATIENTS patients, book 5 appointments each; their access tokens."""
+    base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    tokens = []
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        for n in range(PATIENTS):
+            email = f"overload-{n}-{uuid.uuid4().hex[:6]}@example.org"
+            body = {"email": email, "password": PASSWORD, "full_name": f"Patient {n}"}
+            assert client.post("/auth/register", json=body).status_code == 201
+            reply = client.post("/auth/login", json={"email": email, "password": PASSWORD})
+            token = reply.json()["access_token"]
+            for k in range(5):
+                start = base + timedelta(minutes=30 * (n * 5 + k))
+                booked = client.post(
+                    "/appointments",
+                    headers={"Authorization": f"Bearer {token}"},
+                    json={
+                        "doctor_id": doctor_id,
+                        "start_at": start.strftime(fmt),
+                        "end_at": (start + timedelta(minutes=30)).strftime(fmt),
+                    },
+                )
+                assert booked.status_code == 201, booked.text
+            tokens.append(token)
+    return tokens
+
+
+def add_doctor(url: str) -> str:
+    import bcrypt
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "INSERT INTO users (email, password_hash, full_name, role, specialty) "
+            "VALUES ('overload-doctor@example.org', %s, 'Doctor', 'doctor', 'GP') RETURNING id",
+            (bcrypt.hashpw(b"unused password", bcrypt.gensalt(4)).decode(),),
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def start(url: str, max_in_flight: int, work: Path) -> Server:
+    server = start_service(
+        database_url=url,
+        data_dir=work / "data",
+        secret=SECRET,
+        cpu=0,
+        log_dir=work / "logs",
+        extra_env={
+            "MEDAI_BCRYPT_COST": "4",
+            "MEDAI_MAX_IN_FLIGHT": str(max_in_flight),
+            "MEDAI_ML_URL": "http://127.0.0.1:9",  # unused; no reference model server
+        },
+        name=f"overload-{max_in_flight}",
+    )
+    server.wait_until("/health/ready", deadline=120)
+    return server
+
+
+def row(name: str, outcome: Outcome, probe: ProbeResult) -> dict[str, Any]:
+    ok = outcome.count(200)
+    others = sum(len(v) for status, v in outcome.latencies.items() if status not in (200, 503))
+    return {
+        "run": name,
+        "offered_per_s": outcome.sent / outcome.seconds,
+        "goodput_per_s": ok / outcome.seconds,
+        "admitted_p50_ms": outcome.percentile(200, 50),
+        "admitted_p99_ms": outcome.percentile(200, 99),
+        "refused_503": outcome.count(503),
+        "refused_p99_ms": outcome.percentile(503, 99),
+        "refused_max_ms": max(outcome.latencies.get(503, [float("nan")])),
+        "other_statuses": others,
+        "transport_errors": outcome.transport_errors,
+        "liveness_p99_ms": probe.p99_ms,
+        "liveness_failures": probe.failures,
+        "error_kinds": outcome.error_kinds,
+        "send_lag_p99_ms": sorted(outcome.send_lag)[int(len(outcome.send_lag) * 0.99)]
+        if outcome.send_lag
+        else float("nan"),
+    }
+
+
+def probe_for(base_url: str, seconds: float) -> ProbeResult:
+    """A liveness probe for ``seconds``, in its own process: in the generator's, it would
+    wait for the interpreter lock and time the generator instead of the service."""
+    probe = LivenessProbe(base_url)
+    with probe:
+        time.sleep(seconds)
+    return probe.result()
+
+
+async def overload(
+    generator: Generator, base_url: str, rate: float, seconds: float
+) -> tuple[Outcome, ProbeResult]:
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(1) as pool:
+        probe = loop.run_in_executor(pool, probe_for, base_url, seconds)
+        outcome = await generator.open_loop(rate, seconds)
+        return outcome, await probe
+
+
+async def baseline(server: Server, tokens: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    """Without a bound: the unloaded p50, the capacity, then 3x the capacity for contrast."""
+    generator = Generator(server.base_url, tokens)
+    await generator.closed_loop(8, 3)  # warm-up
+    unloaded = await generator.closed_loop(1, 5)
+    capacity = await generator.closed_loop(16, 10)
+    capacity_rate = capacity.count(200) / capacity.seconds
+    outcome, probe = await overload(
+        generator, server.base_url, 3 * capacity_rate, args.contrast_seconds
+    )
+    await generator.close()
+    return {
+        "unloaded_p50_ms": unloaded.percentile(200, 50),
+        "capacity_per_s": capacity_rate,
+        "capacity_p99_ms": capacity.percentile(200, 99),
+        "capacity_other": sum(len(v) for s, v in capacity.latencies.items() if s != 200)
+        + capacity.transport_errors,
+        "contrast": row("no bound", outcome, probe),
+    }
+
+
+async def bounded(server: Server, tokens: list[str], rate: float, seconds: float) -> dict[str, Any]:
+    generator = Generator(server.base_url, tokens)
+    await generator.closed_loop(8, 3)  # warm-up
+    outcome, probe = await overload(generator, server.base_url, rate, seconds)
+    await generator.close()
+    return row("overload", outcome, probe)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--max-in-flight", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--contrast-seconds", type=float, default=15)
+    args = parser.parse_args()
+    load = os.getloadavg()
+    work = ROOT / "var" / "bench-overload"
+    shutil.rmtree(work, ignore_errors=True)
+    postgres = embedded_db.start(ROOT / "var" / "bench-overload-pg")
+    url = prepare(postgres)
+    doctor_id = add_doctor(url)
+    try:
+        unbounded = start(url, 0, work)
+        try:
+            tokens = tokens_for(unbounded, doctor_id)
+            results = asyncio.run(baseline(unbounded, tokens, args))
+        finally:
+            unbounded.stop()
+        server = start(url, args.max_in_flight, work)
+        try:
+            rate = 3 * results["capacity_per_s"]
+            results["overload"] = asyncio.run(bounded(server, tokens, rate, args.seconds))
+        finally:
+            server.stop()
+    finally:
+        postgres.stop()
+    write_report(results, args, load)
+
+
+def write_report(
+    results: dict[str, Any], args: argparse.Namespace, load: tuple[float, ...]
+) -> None:
+    over = results["overload"]
+    unloaded_p50 = results["unloaded_p50_ms"]
+    capacity = results["capacity_per_s"]
+    goodput, admitted_p99 = over["goodput_per_s"], over["admitted_p99_ms"]
+    refused_p99, refused_max = over["refused_p99_ms"], over["refused_max_ms"]
+    others, transport = over["other_statuses"], over["transport_errors"]
+    liveness, liveness_failures = over["liveness_p99_ms"], over["liveness_failures"]
+    checks = [
+        (
+            "goodput >= 90 % of capacity",
+            f"{goodput:,.0f} / {capacity:,.0f} = {goodput / capacity:.0%}",
+            goodput >= 0.9 * capacity,
+        ),
+        (
+            "admitted p99 <= 5 x unloaded p50",
+            f"{admitted_p99:.1f} ms vs 5 x {unloaded_p50:.2f} = {5 * unloaded_p50:.1f} ms",
+            admitted_p99 <= 5 * unloaded_p50,
+        ),
+        (
+            "503 answered in <= 50 ms",
+            f"p99 {refused_p99:.1f} ms, max {refused_max:.1f} ms",
+            refused_max <= 50,
+        ),
+        (
+            "0 other errors",
+            f"{others} other statuses, {transport} transport errors",
+            others == 0 and transport == 0,
+        ),
+        (
+            "liveness p99 <= 50 ms",
+            f"{liveness:.1f} ms, {liveness_failures} failures",
+            liveness <= 50 and liveness_failures == 0,
+        ),
+    ]
+    lines = [
+        "# Overload: one worker at 3x its capacity",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+        f"`uv run python -m benchmarks.overload --max-in-flight {args.max_in_flight} "
+        f"--seconds {args.seconds:g}`. Load average at the start: {load[0]:.1f} on 2 cores: "
+        "the machine is shared with other engineers' builds and tests, so absolute rates are "
+        "indicative and move between runs. One worker pinned to CPU 0; "
+        "generator, liveness probe (20/s) and PostgreSQL on CPU 1. `GET /appointments` (a "
+        "patient's own list, 5 rows) as one of 64 patients.",
+        "",
+        f"- unloaded p50 (one connection): {unloaded_p50:.2f} ms",
+        f"- capacity (16 connections, closed loop, 10 s): {capacity:,.0f} req/s, "
+        f"p99 {results['capacity_p99_ms']:.1f} ms, {results['capacity_other']} non-200",
+        f"- offered: open loop at 3 x capacity = {over['offered_per_s']:,.0f} req/s for "
+        f"{args.seconds:g} s, `MEDAI_MAX_IN_FLIGHT={args.max_in_flight}`",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+        *(f"| {name} | {value} | {'yes' if ok else 'NO'} |" for name, value, ok in checks),
+        "",
+        "| run | offered req/s | goodput req/s | admitted p50 ms | admitted p99 ms | 503s "
+        "| 503 p99 ms | 503 max ms | other statuses | transport errors | liveness p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    columns = (
+        ("run", "{}"),
+        ("offered_per_s", "{:,.0f}"),
+        ("goodput_per_s", "{:,.0f}"),
+        ("admitted_p50_ms", "{:.1f}"),
+        ("admitted_p99_ms", "{:.1f}"),
+        ("refused_503", "{:,}"),
+        ("refused_p99_ms", "{:.1f}"),
+        ("refused_max_ms", "{:.1f}"),
+        ("other_statuses", "{}"),
+        ("transport_errors", "{}"),
+        ("liveness_p99_ms", "{:.1f}"),
+    )
+    for entry in (over, results["contrast"]):
+        cells = [fmt.format(entry[key]) for key, fmt in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Transport errors by kind: overload {over['error_kinds'] or 'none'}, "
+        f"no bound {results['contrast']['error_kinds'] or 'none'}. The generator's own lag "
+        f"(a request sent late because its process waited for a CPU; part of every latency "
+        f"above) at p99: overload {over['send_lag_p99_ms']:.1f} ms, no bound "
+        f"{results['contrast']['send_lag_p99_ms']:.1f} ms.",
+        "",
+        f'The "no bound" row is the same offered load for {args.contrast_seconds:g} s on the '
+        "server the capacity was measured on, `MEDAI_MAX_IN_FLIGHT=0`, run before the bounded "
+        "one: every request is accepted and waits its turn, so latency is the backlog's length.",
+    ]
+    REPORT.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
