@@ -161,7 +161,6 @@ class RoleBearer(BearerSecurityHandler):  # type: ignore[misc]
 
         return verify
 
-
     @staticmethod
     @functools.cache
     def _accepts_kwarg(func: Callable[..., Any], keyword: str) -> bool:
