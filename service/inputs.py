@@ -18,6 +18,7 @@ module decides them:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any, TypedDict
 
@@ -26,6 +27,8 @@ from connexion.exceptions import ProblemException
 from jsonschema import ValidationError
 
 from service.formats import DATE_TIME_RULE
+
+_log = logging.getLogger("medai.inputs")
 
 MAX_JSON_DEPTH = 32
 """Arrays and objects inside one another. No schema of this API goes deeper than four, and
@@ -63,6 +66,12 @@ class InvalidInput(ProblemException):  # type: ignore[misc]
 
     def __init__(self, errors: Sequence[InputError]) -> None:
         listed = list(_unique(errors))[:MAX_ERRORS]
+        # A client's mistake, not the server's: INFO, naming the fields and never their values
+        # (a refused sign-in form carries a password).
+        _log.info(
+            "request refused by validation (values withheld from the log): %s",
+            ", ".join(_named(error) for error in listed),
+        )
         super().__init__(
             status=400,
             title="Bad Request",
@@ -216,6 +225,12 @@ def _sentence(errors: Sequence[InputError], more: int) -> str:
         subject = "The body"
     tail = f" (and {more} more: see errors)" if more > 0 else ""
     return f"{subject} {first['message']}{tail}."
+
+
+def _named(error: InputError) -> str:
+    if "pointer" in error:
+        return error["pointer"] or "(the body)"
+    return f"{error['in']} parameter {error['parameter']}"
 
 
 def _unique(errors: Iterable[InputError]) -> Iterable[InputError]:
