@@ -228,9 +228,10 @@ def _sentence(errors: Sequence[InputError], more: int) -> str:
 
 
 def _named(error: InputError) -> str:
-    if "pointer" in error:
-        return error["pointer"] or "(the body)"
-    return f"{error['in']} parameter {error['parameter']}"
+    named: dict[str, str] = dict(error)
+    if "pointer" in named:
+        return named["pointer"] or "(the body)"
+    return f"{named['in']} parameter {named['parameter']}"
 
 
 def _unique(errors: Iterable[InputError]) -> Iterable[InputError]:
