@@ -228,7 +228,7 @@ def _sentence(errors: Sequence[InputError], more: int) -> str:
 
 
 def _named(error: InputError) -> str:
-    named: dict[str, str] = dict(error)
+    named: dict[str, str] = {key: str(value) for key, value in error.items()}
     if "pointer" in named:
         return named["pointer"] or "(the body)"
     return f"{named['in']} parameter {named['parameter']}"
