@@ -24,13 +24,14 @@ COPY service/ service/
 COPY domain/ domain/
 COPY handlers/ handlers/
 COPY persistence/ persistence/
+COPY adapters/ adapters/
 COPY mlclient/ mlclient/
 COPY modelserver/ modelserver/
 # The project stays where it is (an editable install): the service finds its spec and its
 # migrations beside its code.
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev \
-    && /app/.venv/bin/python -m compileall -q service domain handlers persistence mlclient modelserver migrations
+    && /app/.venv/bin/python -m compileall -q service domain handlers persistence adapters mlclient modelserver migrations
 
 FROM ${PYTHON_IMAGE} AS runtime
 WORKDIR /app

@@ -30,8 +30,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adapters.tokens import TokenService
+from domain.credentials import InvalidToken
 from domain.paging import Cursors
-from domain.tokens import InvalidToken, TokenService
 from persistence.appointments import ListQuery
 
 # The repositories' own compiled statements, private to them, on purpose: the baseline must

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import psycopg
 
+from adapters.tokens import TokenService
 from benchmarks.dataset import PASSWORD, Dataset
 from domain.model import Role
-from domain.tokens import TokenService
 
 SAMPLE_SEED = 20261126
 ISSUER, AUDIENCE = "medai-backend", "medai-api"  # the settings' defaults, as the service runs

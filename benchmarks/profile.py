@@ -32,6 +32,7 @@ LAYERS = (
     ("/handlers/", "handlers"),
     ("/domain/", "domain"),
     ("/persistence/", "persistence"),
+    ("/adapters/", "adapters"),
     ("asyncio/", "asyncio"),
     ("uvloop/", "asyncio"),
 )

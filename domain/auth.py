@@ -6,10 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from domain.credentials import (
+    AccessTokens,
+    PasswordHashing,
+    check_policy,
+    hash_refresh_token,
+    new_refresh_token,
+)
 from domain.errors import TooManyRequests, Unauthenticated
 from domain.model import Role, TokenPair, User
-from domain.passwords import PasswordHasher, check_policy
-from domain.tokens import TokenService, hash_refresh_token, new_refresh_token
 from persistence.db import UnitOfWork
 
 BAD_CREDENTIALS = "The email or password is incorrect."
@@ -99,8 +104,8 @@ class LoginThrottle:
 
 @dataclass
 class AuthService:
-    hasher: PasswordHasher
-    tokens: TokenService
+    hasher: PasswordHashing
+    tokens: AccessTokens
     refresh_ttl: int
     refresh_idle_ttl: int
     throttle: LoginThrottle = LoginThrottle()

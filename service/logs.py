@@ -33,7 +33,7 @@ ACCESS_LOGGER = "medai.access"
 
 WITHHELD = "[withheld]"
 # Credential shapes: an Authorization value after its scheme, a JWT (its header always starts
-# with '{"' in base64url: "eyJ"), a refresh token (domain.tokens.REFRESH_TOKEN_PREFIX).
+# with '{"' in base64url: "eyJ"), a refresh token (domain.credentials.REFRESH_TOKEN_PREFIX).
 _CREDENTIALS = re.compile(
     r"(?i:\b(bearer|basic)(\s+|%20|\+))[A-Za-z0-9._~+/=-]{8,}"
     r"|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"

@@ -10,10 +10,10 @@ from typing import Any
 
 from starlette.types import Scope
 
+from adapters.passwords import PasswordHasher
+from adapters.tokens import TokenService
 from domain.auth import AuthService, LoginThrottle
 from domain.paging import Cursors
-from domain.passwords import PasswordHasher
-from domain.tokens import TokenService
 from mlclient import MLClient, MLClientConfig
 from mlclient.gateway import MLObserver, Predictor
 from persistence.db import Database, Timeouts
@@ -34,6 +34,8 @@ headers, the client address and the runtime from it."""
 class Runtime:
     settings: Settings
     database: Database
+    # The adapters behind the domain's credential ports (domain.credentials).
+    hasher: PasswordHasher
     tokens: TokenService
     # Access tokens already verified, until they expire (the session check still runs).
     verified_tokens: VerifiedTokens
@@ -53,8 +55,9 @@ class Runtime:
             audience=settings.jwt_audience,
             ttl_seconds=settings.access_token_ttl,
         )
+        hasher = PasswordHasher(settings.bcrypt_cost)
         auth = AuthService(
-            hasher=PasswordHasher(settings.bcrypt_cost),
+            hasher=hasher,
             tokens=tokens,
             refresh_ttl=settings.refresh_token_ttl,
             refresh_idle_ttl=settings.refresh_idle_ttl,
@@ -84,6 +87,7 @@ class Runtime:
         return cls(
             settings=settings,
             database=database,
+            hasher=hasher,
             tokens=tokens,
             verified_tokens=VerifiedTokens(tokens.decode_access),
             auth=auth,
@@ -97,7 +101,7 @@ class Runtime:
     async def start(self) -> None:
         await self.database.open()
         await self.predictor.client.start()
-        await self.auth.hasher.warm_up()
+        await self.hasher.warm_up()
 
     async def stop(self) -> None:
         try:

@@ -31,7 +31,7 @@ from connexion.exceptions import OAuthProblem, ProblemException
 from connexion.security import NO_VALUE, BearerSecurityHandler
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from domain.tokens import ExpiredToken, InvalidToken
+from domain.credentials import ExpiredToken, InvalidToken
 from persistence.db import DatabaseUnavailable
 from service.runtime import from_scope
 

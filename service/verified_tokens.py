@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import orjson
 
-from domain.tokens import AccessClaims, InvalidToken
+from domain.credentials import AccessClaims, InvalidToken
 
 MAX_ENTRIES = 4096
 

@@ -12,14 +12,14 @@ from typing import Any
 import jwt
 import pytest
 
-from domain.model import Role
-from domain.tokens import (
+from adapters.tokens import TokenService
+from domain.credentials import (
     REFRESH_TOKEN_PREFIX,
     InvalidToken,
-    TokenService,
     hash_refresh_token,
     new_refresh_token,
 )
+from domain.model import Role
 
 SECRET = "unit-test-secret-" + "s" * 60  # long enough for HS512 as well
 ISSUER, AUDIENCE = "medai-backend", "medai-api"

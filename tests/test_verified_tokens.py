@@ -7,8 +7,9 @@ import uuid
 
 import pytest
 
+from adapters.tokens import TokenService
+from domain.credentials import AccessClaims, InvalidToken
 from domain.model import Role
-from domain.tokens import AccessClaims, InvalidToken, TokenService
 from service.verified_tokens import VerifiedTokens
 
 SECRET = "memo-test-secret-" + "y" * 40

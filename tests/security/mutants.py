@@ -26,12 +26,13 @@ from connexion.spec import Specification
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 
-from domain import appointment_rules, appointments, passwords, tokens, user_rules, users
+from adapters import tokens
+from adapters.passwords import PasswordHasher
+from domain import appointment_rules, appointments, credentials, user_rules, users
 from domain.auth import AuthService, LoginThrottle, ThrottleKeys
+from domain.credentials import InvalidToken
 from domain.errors import Conflict
 from domain.model import utc_iso
-from domain.passwords import PasswordHasher
-from domain.tokens import InvalidToken
 from persistence import login_throttle
 from persistence.appointments import AppointmentRepository, ListQuery
 from persistence.audit import AuditRepository
@@ -188,7 +189,7 @@ def passwords_truncated_to_72_bytes(mp: pytest.MonkeyPatch) -> None:
 
 @mutant("common passwords are refused", API2)
 def common_passwords_allowed(mp: pytest.MonkeyPatch) -> None:
-    mp.setattr(passwords, "common_passwords", lambda: frozenset())
+    mp.setattr(credentials, "common_passwords", lambda: frozenset())
 
 
 # --- refresh tokens --------------------------------------------------------------------------
@@ -227,7 +228,7 @@ def refresh_expiry_ignored(mp: pytest.MonkeyPatch) -> None:
 
 
 class _LenientJwt:
-    """The ``jwt`` module as ``domain.tokens`` sees it, with some decode checks relaxed."""
+    """The ``jwt`` module as ``adapters.tokens`` sees it, with some decode checks relaxed."""
 
     def __init__(
         self,

@@ -1,49 +1,27 @@
-"""Access tokens (JWT) and opaque refresh tokens.
+"""Access tokens as JWTs with PyJWT (implements :class:`domain.credentials.AccessTokens`).
 
 Access tokens follow RFC 8725 and RFC 9068: HS256 only (the algorithm is pinned, never read
 from the token), header ``typ: at+jwt`` so that no other JWT we might ever issue passes as an
 access token, and ``iss``/``aud``/``exp``/``iat``/``sub``/``jti`` all required. ``ver`` is the
-user's session version at issue time and ``sid`` the sign-in it belongs to; the security layer
-checks both against the database, so that signing out, deactivation, a role change or a
-password change ends older tokens at once.
-
-Refresh tokens are random strings, never JWTs: the server stores only their SHA-256.
+user's session version at issue time and ``sid`` the sign-in it belongs to (see
+:mod:`domain.credentials`). Refresh tokens are opaque, not JWTs: :mod:`domain.credentials`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import jwt
 
+from domain.credentials import AccessClaims, ExpiredToken, InvalidToken
 from domain.model import Role
 
 ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a type name, not a secret
-REFRESH_TOKEN_PREFIX = "mrt_"  # noqa: S105 - recognisable by secret scanners
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
-
-
-class InvalidToken(Exception):
-    """The token is not an acceptable access token; the message says why (for logs only)."""
-
-
-class ExpiredToken(InvalidToken):
-    """A token this service signed whose lifetime is over: the client should refresh it."""
-
-
-@dataclass(frozen=True, slots=True)
-class AccessClaims:
-    user_id: UUID
-    role: Role
-    session_version: int
-    session_id: UUID
 
 
 class TokenService:
@@ -99,11 +77,3 @@ class TokenService:
             )
         except (KeyError, ValueError, TypeError):
             raise InvalidToken("malformed claims") from None
-
-
-def new_refresh_token() -> str:
-    return REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32)
-
-
-def hash_refresh_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
