@@ -26,7 +26,6 @@ from domain import inference_rules as rules
 from domain import paging
 from domain.errors import NotFound, TooManyRequests, UnprocessableRequest
 from domain.model import Caller, Role, utc_iso
-from mlclient import MLError
 from persistence.db import UnitOfWork
 from persistence.inference_records import RecordQuery
 
@@ -52,8 +51,8 @@ class Prediction(Protocol):
 
 
 class Predictor(Protocol):
-    """What a prediction needs of the ML side (``mlclient.gateway.Predictor`` in the app):
-    the models offered, and a prediction or an ``MLError``."""
+    """What a prediction needs of the ML side (``adapters.ml.MLPredictor`` in the app): the
+    models offered, and a prediction or :class:`~domain.inference_rules.PredictionFailed`."""
 
     @property
     def models(self) -> frozenset[str]: ...
@@ -113,15 +112,17 @@ async def run(
     rate_per_minute: int,
     request_id: str | None = None,
 ) -> dict[str, Any]:
-    """Predict and record; the reply is the settled record (201), or the ML failure mapped by
-    :func:`inference_rules.to_domain_error` once the failure is on record."""
+    """Predict and record; the reply is the settled record (201), or the predictor's answer to
+    the failure once the failure is on record."""
     record_id, patient_id = await _admit(new_uow, caller, request, predictor, rate_per_minute)
     settled = _Settler(new_uow, record_id, patient_id, time.monotonic())
     try:
         prediction = await predictor.predict(request.model, request.features, request_id)
-    except MLError as exc:
-        error = rules.to_domain_error(exc, record_id)
-        await settled.failure(exc.kind, exc.upstream_status, error.status, exc.message)
+    except rules.PredictionFailed as failed:
+        error = rules.on_record(failed.error, record_id)
+        await settled.failure(
+            failed.error_class, failed.upstream_status, error.status, failed.reason
+        )
         raise error from None
     except asyncio.CancelledError:
         # The record must not stay pending: finish writing it although the request is over.

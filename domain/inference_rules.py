@@ -1,5 +1,5 @@
 """Rules of predictions, free of I/O: the canonical input and its hash, who may reference or
-read what, and the one mapping from ML failures to domain errors."""
+read what, and how a failed prediction reaches the use case (:class:`PredictionFailed`)."""
 
 from __future__ import annotations
 
@@ -11,51 +11,37 @@ from uuid import UUID
 
 import orjson
 
-from domain.errors import (
-    BadGateway,
-    DomainError,
-    GatewayTimeout,
-    NotFound,
-    ServiceUnavailable,
-    UnprocessableRequest,
-)
+from domain.errors import DomainError, NotFound, UnprocessableRequest
 from domain.model import Caller
-from mlclient import MLError
 
 NOT_FOUND = "No such inference record."
 # A short excerpt of names in a problem: enough to fix the request, never a wall of text.
 MAX_NAMES_SHOWN = 10
 
-# The one table from what went wrong with the ML service (the error's ``kind``) to the API's
-# answer. Only the doctor's own input is a 422: the backend checks the features against the
-# model's configuration before calling, so anything the ML service refuses or cannot do is a
-# 502 (it will not work until someone fixes a deployment), a 503 (it may work on retry) or a 504.
-_ANSWERS: dict[str, tuple[type[DomainError], str]] = {
-    "timeout": (GatewayTimeout, "The ML service did not answer in time."),
-    "upstream_error": (BadGateway, "The ML service failed to answer."),
-    "contract_violation": (BadGateway, "The ML service answered with something unusable."),
-    "response_too_large": (BadGateway, "The ML service answered with something unusable."),
-    "upstream_rejected": (
-        BadGateway,
-        "The ML service refused the request made for this model: the model's configuration "
-        "here does not fit the model it serves.",
-    ),
-    "config_mismatch": (
-        BadGateway,
-        "The model's configuration here does not fit what the ML service declares for it.",
-    ),
-    "circuit_open": (ServiceUnavailable, "The ML service is unavailable; retry later."),
-    "not_configured": (ServiceUnavailable, "The ML service is unavailable; retry later."),
-    "saturated": (ServiceUnavailable, "The ML service is unavailable; retry later."),
-    "unreachable": (ServiceUnavailable, "The ML service is unavailable; retry later."),
-    "model_not_ready": (
-        ServiceUnavailable,
-        "The model is not loaded or not ready on the ML service; retry later.",
-    ),
-    "model_not_found": (UnprocessableRequest, "The model is not offered here."),
-    "input_rejected": (UnprocessableRequest, "The features do not match the model's."),
-}
-_INVALID_FIELD = {"model_not_found": "model", "input_rejected": "features"}
+
+
+class PredictionFailed(Exception):
+    """The ML side gave no trusted prediction: what a :class:`domain.inference.Predictor` raises.
+
+    ``error`` is the API's answer, chosen by the ML adapter from its one table of ML failures
+    (``adapters.ml``); ``error_class`` a short stable name of what went wrong (for the record,
+    metrics and the problem); ``reason`` a sentence for the record, never the features;
+    ``upstream_status`` the ML service's HTTP status, when it answered at all.
+    """
+
+    def __init__(
+        self,
+        error: DomainError,
+        *,
+        error_class: str,
+        reason: str,
+        upstream_status: int | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.error = error
+        self.error_class = error_class
+        self.reason = reason
+        self.upstream_status = upstream_status
 
 
 def _names(names: Sequence[str]) -> str:
@@ -112,22 +98,10 @@ def can_see(caller: Caller, requested_by: UUID) -> bool:
     return caller.is_admin or requested_by == caller.id
 
 
-def to_domain_error(exc: MLError, inference_id: UUID | None) -> DomainError:
-    """The API's answer to an ML failure, from :data:`_ANSWERS`; an unknown kind is a 502."""
-    ext: dict[str, Any] = {"error_class": exc.kind}
-    if inference_id is not None:
-        ext["inference_id"] = str(inference_id)
-    error, message = _ANSWERS.get(exc.kind, (BadGateway, "The call to the ML service failed."))
-    if error is ServiceUnavailable:
-        return ServiceUnavailable(message, retry_after=getattr(exc, "retry_after", 1), **ext)
-    if error is UnprocessableRequest:
-        missing, unknown = getattr(exc, "missing", None), getattr(exc, "unknown", None)
-        if missing is not None and unknown is not None:
-            ext |= {"missing_features": list(missing), "unknown_features": list(unknown)}
-        return UnprocessableRequest(
-            exc.message, invalid_field=_INVALID_FIELD.get(exc.kind, "features"), **ext
-        )
-    return error(message, **ext)
+def on_record(error: DomainError, inference_id: UUID) -> DomainError:
+    """The answer to a failed prediction that is on record: the problem names the record."""
+    error.extensions["inference_id"] = str(inference_id)
+    return error
 
 
 def not_found() -> NotFound:

@@ -25,6 +25,8 @@ from mlclient.errors import (
     MLError,
     MLModelNotFound,
     MLModelNotReady,
+    MLNotConfigured,
+    MLTimeout,
 )
 from mlclient.models import ModelSpec, Plan, plan
 
@@ -90,6 +92,10 @@ class Prediction:
     model_version: str | None
     outputs: dict[str, Any]
     upstream_status: int
+
+
+def _reason(exc: MLError) -> str:
+    return exc.message
 
 
 class Predictor:
@@ -187,16 +193,19 @@ class Predictor:
             versions = [spec.version]
         return versions
 
-    async def health(self, request_id: str | None) -> dict[str, Any]:
+    async def health(
+        self, request_id: str | None, describe: Callable[[MLError], str] = _reason
+    ) -> dict[str, Any]:
         """Each configured model as this instance sees it, within about two ready-deadlines
         however the service behaves: a model is ``available`` only when the ML service says
         the model (not just the server) is ready and a request for it can be built from its
-        metadata."""
+        metadata. ``describe`` says why a model is not (the backend's adapter puts its own
+        words first)."""
         budget = 2 * self.client.config.ready_deadline_seconds
         names = sorted(self.specs)
-        reports: dict[str, tuple[bool, float | None, str | None]] = {}
+        reports: dict[str, tuple[bool, float | None, MLError | None]] = {}
         if not self.configured:
-            unconfigured = "No ML service is configured (MEDAI_ML_URL)."
+            unconfigured = MLNotConfigured("no ML service is configured: set MEDAI_ML_URL")
             reports = {name: (False, None, unconfigured) for name in names}
         else:
             try:
@@ -206,11 +215,10 @@ class Predictor:
                     )
                 reports = dict(zip(names, found, strict=True))
             except TimeoutError:
-                reports = {
-                    name: (False, None, "The ML service did not answer in time.") for name in names
-                }
+                late = MLTimeout(f"ML service gave no answer within {budget} s")
+                reports = {name: (False, None, late) for name in names}
         self._observer.breaker(breaker := self.client.breaker_status())
-        problems = [f"{name}: {detail}" for name, (_, _, detail) in reports.items() if detail]
+        problems = [f"{name}: {describe(exc)}" for name, (_, _, exc) in reports.items() if exc]
         latencies = [latency for _, latency, _ in reports.values() if latency is not None]
         detail = "; ".join(problems) or None
         if detail is not None and len(detail) > MAX_DETAIL:
@@ -237,28 +245,31 @@ class Predictor:
 
     async def _model_health(
         self, model: str, request_id: str | None
-    ) -> tuple[bool, float | None, str | None]:
+    ) -> tuple[bool, float | None, MLError | None]:
         spec = self.specs[model]
         try:
             status = await self.client.model_ready(spec.server_name, spec.path_version, request_id)
             if not status.ready:
+                answered = status.upstream_status
                 return (
                     False,
                     status.latency_ms,
-                    f"The ML service answered {status.upstream_status} to the model's "
-                    "readiness probe.",
+                    MLModelNotReady(
+                        f"ML service answered {answered} to the model's readiness probe",
+                        upstream_status=answered,
+                    ),
                 )
             self._plans.pop(model, None)
             await self.plan(model, request_id)
         except MLError as exc:
-            return False, None, exc.message
+            return False, None, exc
         return True, status.latency_ms, None
 
 
 def _log_failure(model: str, exc: MLError) -> None:
     """One line per failed prediction: the model, what happened, the upstream status and its
     reason (the client keeps that to a short quoted excerpt); never the features."""
-    if isinstance(exc, MLBadRequest | MLModelNotFound):
+    if exc.outcome == "invalid":
         return  # the doctor's request was at fault, answered 422: nothing of the ML service's
     log.warning(
         "ML prediction failed: model=%s error_class=%s upstream_status=%s reason=%s",

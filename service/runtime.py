@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.types import Scope
 
+from adapters.ml import MLPredictor
 from adapters.passwords import PasswordHasher
 from adapters.tokens import TokenService
 from domain.auth import AuthService, LoginThrottle
@@ -41,7 +42,8 @@ class Runtime:
     verified_tokens: VerifiedTokens
     auth: AuthService
     expected_revision: str
-    predictor: Predictor
+    # The ML client's gateway behind the domain's Predictor port.
+    predictor: MLPredictor
     # Keyed from the token secret (its own derived key): a new secret ends old cursors too.
     cursors: Cursors
 
@@ -92,20 +94,20 @@ class Runtime:
             verified_tokens=VerifiedTokens(tokens.decode_access),
             auth=auth,
             expected_revision=migrate.head_revision(),
-            predictor=Predictor(
-                MLClient(ml_client_config(settings)), settings.ml_specs(), ml_observer
+            predictor=MLPredictor(
+                Predictor(MLClient(ml_client_config(settings)), settings.ml_specs(), ml_observer)
             ),
             cursors=Cursors.derived_from(settings.jwt_secret),
         )
 
     async def start(self) -> None:
         await self.database.open()
-        await self.predictor.client.start()
+        await self.predictor.gateway.client.start()
         await self.hasher.warm_up()
 
     async def stop(self) -> None:
         try:
-            await self.predictor.client.close()
+            await self.predictor.gateway.client.close()
         finally:
             await self.database.close()
 

@@ -1,5 +1,6 @@
-"""The pure rules of predictions: canonical input, who may see what, and the one mapping from ML
-failures to the API's statuses (reading configured models' answers: tests/mlclient/test_models)."""
+"""The pure rules of predictions: canonical input, who may see what, and a failure on record (the
+mapping from ML failures to the API's answers: test_ml_answers; reading configured models'
+answers: tests/mlclient/test_models)."""
 
 from __future__ import annotations
 
@@ -9,22 +10,8 @@ import uuid
 import pytest
 
 from domain import inference_rules as rules
-from domain.errors import DomainError, ServiceUnavailable, UnprocessableRequest
+from domain.errors import BadGateway, UnprocessableRequest
 from domain.model import Caller, Role
-from mlclient import (
-    MLCircuitOpen,
-    MLContractViolation,
-    MLError,
-    MLModelNotFound,
-    MLNotConfigured,
-    MLResponseTooLarge,
-    MLSaturated,
-    MLTimeout,
-    MLUnreachable,
-    MLUpstreamError,
-)
-from mlclient.errors import MLConfigMismatch, MLModelNotReady, MLUpstreamRejected
-from mlclient.gateway import FeatureMismatch, feature_row
 
 DOCTOR = Caller(uuid.uuid4(), Role.DOCTOR)
 ADMIN = Caller(uuid.uuid4(), Role.ADMIN)
@@ -41,22 +28,6 @@ def test_the_hash_depends_on_the_model_and_every_value() -> None:
     assert rules.input_sha256("m", {"a": 1}) == base
     assert rules.input_sha256("n", {"a": 1.0}) != base
     assert rules.input_sha256("m", {"a": 1.0000001}) != base
-
-
-def test_features_are_put_in_the_models_column_order() -> None:
-    assert feature_row(["x", "y", "z"], {"z": 3, "x": 1, "y": 2.5}) == [1.0, 2.5, 3.0]
-
-
-def test_missing_and_unknown_features_are_both_named() -> None:
-    with pytest.raises(FeatureMismatch) as caught:
-        feature_row(["x", "y"], {"x": 1, "w": 2, "v": 3})
-    assert (caught.value.missing, caught.value.unknown) == (("y",), ("v", "w"))
-    assert caught.value.kind == "input_rejected"
-    mapped = rules.to_domain_error(caught.value, None)
-    assert mapped.status == 422
-    assert mapped.extensions["invalid_field"] == "features"
-    assert mapped.extensions["missing_features"] == ["y"]
-    assert mapped.extensions["unknown_features"] == ["v", "w"]
 
 
 def test_non_finite_values_are_refused() -> None:
@@ -77,44 +48,12 @@ def test_doctors_reference_and_read_their_own_things_and_admins_anything() -> No
     assert rules.can_see(ADMIN, someone)
 
 
-@pytest.mark.parametrize(
-    ("error", "status", "outcome"),
-    [
-        (MLTimeout("t"), 504, "timeout"),
-        (MLUpstreamError("u", upstream_status=500), 502, "error"),
-        (MLContractViolation("c"), 502, "error"),
-        (MLResponseTooLarge("l"), 502, "error"),
-        (MLUnreachable("r", retry_after=3), 503, "error"),
-        (MLCircuitOpen("o", retry_after=9), 503, "rejected"),
-        (MLSaturated("s"), 503, "rejected"),
-        (MLNotConfigured("n", retry_after=60), 503, "rejected"),
-        (MLModelNotFound("m"), 422, "invalid"),
-        (FeatureMismatch(["x"], []), 422, "invalid"),
-        # What the ML service refuses or cannot do now is never the doctor's 422.
-        (MLUpstreamRejected("only supports 'predict'", upstream_status=400), 502, "error"),
-        (MLConfigMismatch("input 'x' is not declared"), 502, "error"),
-        (MLModelNotReady("loading", retry_after=5, upstream_status=400), 503, "error"),
-    ],
-)
-def test_each_ml_failure_maps_to_one_status(error: MLError, status: int, outcome: str) -> None:
+def test_a_failure_on_record_names_the_record_and_keeps_the_rest_of_its_answer() -> None:
     record_id = uuid.uuid4()
-    mapped: DomainError = rules.to_domain_error(error, record_id)
-    assert mapped.status == status
-    assert mapped.extensions["error_class"] == error.kind
-    assert mapped.extensions["inference_id"] == str(record_id)
-    assert error.outcome == outcome
-    if status != 422:
-        assert "invalid_field" not in mapped.extensions
-
-
-def test_unavailability_carries_the_ml_clients_retry_hint() -> None:
-    mapped = rules.to_domain_error(MLCircuitOpen("open", retry_after=9), None)
-    assert isinstance(mapped, ServiceUnavailable)
-    assert mapped.retry_after == 9
-    assert "inference_id" not in mapped.extensions
-    loading = rules.to_domain_error(MLModelNotReady("loading", retry_after=5), None)
-    assert isinstance(loading, ServiceUnavailable)
-    assert loading.retry_after == 5
+    answer = BadGateway("The ML service failed to answer.", error_class="upstream_error")
+    recorded = rules.on_record(answer, record_id)
+    assert (recorded.status, recorded.detail) == (502, "The ML service failed to answer.")
+    assert recorded.extensions == {"error_class": "upstream_error", "inference_id": str(record_id)}
 
 
 def test_a_model_not_on_the_allow_list_is_refused_naming_those_that_are() -> None:
