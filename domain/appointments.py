@@ -35,8 +35,8 @@ T = TypeVar("T")
 
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
     """The API's view of a row. Ids and timestamps stay ``UUID`` and UTC ``datetime``: the
-    jsonifier (``service.jsonifier``) writes them in C as the API spells them, which a list of
-    20 rows formatting 80 fields in Python first measurably does not (benchmarks/profiles.md)."""
+    jsonifier (``service.jsonifier``) writes them in C as the API spells them, cheaper than
+    formatting every field of a page in Python first (figures: benchmarks/profiles.md)."""
     return {
         "id": row["id"],
         "patient_id": row["patient_id"],

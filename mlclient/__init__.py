@@ -1,8 +1,9 @@
 """The backend's client of the ML service: Open Inference Protocol v2, `openapi/inference-v2.yaml`.
 
-Imports nothing of the backend: handlers and use cases depend on it, never the reverse. The
-models file (:mod:`mlclient.models`) and the predictor over the client (:mod:`mlclient.gateway`)
-live here too, out of the domain.
+Imports nothing of the backend: the backend's ML adapter (``adapters/ml.py``) depends on it,
+never the reverse, and turns its errors into domain errors. The models file
+(:mod:`mlclient.models`) and the predictor over the client (:mod:`mlclient.gateway`) live here
+too, out of the domain.
 """
 
 from mlclient.breaker import BreakerState, BreakerStatus, CircuitBreaker

@@ -2,7 +2,7 @@
 
 ::
 
-    MLError                          kind                    HTTP status the backend maps it to
+    MLError                          kind                    HTTP status (adapters/ml.py maps it)
     ├── MLTimeout                    "timeout"               504
     ├── MLBadGateway                                         502
     │   ├── MLUpstreamError          "upstream_error"        (upstream 5xx other than 503, odd 4xx)

@@ -1,17 +1,16 @@
 """Garbage collection tuned for a server whose heap is mostly built once at start.
 
-Measured on the appointment list (benchmarks/report.md): with CPython's defaults the cyclic
-collector took about 13 % of the worker's CPU, and its full collections, which walk the whole
-heap (the spec, its validators, the compiled routes: over 100,000 objects), paused the event
-loop for up to 110 ms, which is what set the p99 latency. Two changes, both standard for
-long-running servers:
+With CPython's defaults the cyclic collector spends a noticeable share of the worker's CPU, and
+its full collections walk the whole heap (the spec, its validators, the compiled routes: objects
+that live as long as the process), pausing the event loop long enough to set the tail latency
+(figures before and after: benchmarks/profiles.md). Two changes, both standard for long-running
+servers:
 
 - ``gc.freeze()`` once the app is built: everything alive then lives as long as the process,
   so it moves to a permanent generation that collections no longer walk;
 - a higher first-generation threshold: a young collection every 700 allocations also walks the
   objects of every request still in flight; every 10,000, most of them are gone (freed by
   reference counting) and collections are rarer for the same garbage.
-  Pauses stay in the single milliseconds.
 """
 
 from __future__ import annotations

@@ -130,9 +130,10 @@ class JsonFormatter(logging.Formatter):
 class AccessLog:
     """The access-log line of every request, written without going through a ``LogRecord``.
 
-    It is the one line each request writes, and through ``logging`` (the caller's frame, a
-    record, the handler's lock, the formatter) it cost about 3.5 % of an appointment list's
-    CPU; built here with one orjson call, about a quarter of that (benchmarks/profiles.md).
+    It is the one line each request writes, so its cost is paid by every request: through
+    ``logging`` (the caller's frame, a record, the handler's lock, the formatter) it was a
+    visible share of an appointment list's CPU, built here with one orjson call it is a fraction
+    of that (figures: benchmarks/profiles.md).
     It is the line ``JsonFormatter`` would write for ``medai.access``, to the stream the
     configuration gives logs (stderr), under the same switch: written when that logger is
     enabled for INFO (``MEDAI_LOG_LEVEL``).
