@@ -19,7 +19,6 @@ NOT_FOUND = "No such inference record."
 MAX_NAMES_SHOWN = 10
 
 
-
 class PredictionFailed(Exception):
     """The ML side gave no trusted prediction: what a :class:`domain.inference.Predictor` raises.
 
