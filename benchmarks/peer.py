@@ -30,10 +30,9 @@ from typing import Any
 
 import uvloop
 
-from benchmarks import dataset
 from benchmarks.fixtures import Fixtures
-from benchmarks.layers import WORK_DIR, _measure, _requests
-from service import embedded_db, fastpath
+from benchmarks.layers import WORK_DIR, _measure, _requests, production_settings, small_database
+from service import fastpath
 
 SCENARIOS = {"list": "patient_list", "get": "get_by_id", "liveness": "liveness"}
 FAST, STOCK, PEER = "medai, fast path", "medai, stock Connexion", "FastAPI + SQLModel"
@@ -51,12 +50,9 @@ def main() -> int:
     from benchmarks import peer_app
     from service import logs
     from service.app import create_app
-    from service.settings import Settings
 
     logs.configure("info")  # as `medai serve`: the access log line is written
-    postgres = embedded_db.start(WORK_DIR)
-    shape = dataset.SMALL
-    data = dataset.prepare(postgres.libpq_url("postgres"), postgres.libpq_url(shape.name), shape)
+    data = small_database()
     secret = secrets.token_urlsafe(48)
     folder = WORK_DIR / "peer" / str(os.getpid())
     files = Fixtures(data, secret, folder).write_all()
@@ -69,14 +65,7 @@ def main() -> int:
         _print(outside, args, "server CPU ms per request over HTTP")
         return 0
     shutil.rmtree(folder)
-    settings = Settings.from_env(
-        {
-            "MEDAI_ENV": "production",
-            "MEDAI_JWT_SECRET": secret,
-            "DATABASE_URL": data.url,
-            "MEDAI_ML_URL": "http://127.0.0.1:9",
-        }
-    )
+    settings = production_settings(secret, data.url)
 
     def service(mode: str) -> Callable[[], Any]:
         def build() -> Any:

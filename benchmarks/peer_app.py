@@ -25,7 +25,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
@@ -37,6 +36,7 @@ from sqlalchemy.types import Uuid
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from benchmarks.bare_app import serve
 from domain.paging import Cursors
 from domain.tokens import InvalidToken, TokenService
 from service.verified_tokens import VerifiedTokens
@@ -260,16 +260,7 @@ def build(database_url: str, secret: str, pool_size: int = 10) -> FastAPI:
 
 
 def main() -> None:
-    app = build(os.environ["BENCH_DATABASE_URL"], os.environ["BENCH_JWT_SECRET"])
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=int(os.environ["BENCH_PORT"]),
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-    )
+    serve(build(os.environ["BENCH_DATABASE_URL"], os.environ["BENCH_JWT_SECRET"]))
 
 
 if __name__ == "__main__":

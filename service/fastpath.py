@@ -61,6 +61,7 @@ from connexion.utils import TYPE_MAP
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.reference import page_path
 from service.security import RoleBearer
 
 log = logging.getLogger(__name__)
@@ -336,14 +337,9 @@ class DocsOnlySwaggerUI(SwaggerUIMiddleware):  # type: ignore[misc]
     prefixes: tuple[str, ...] = ("/docs", "/openapi.")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            root = scope.get("root_path", "")
-            if root and path.startswith(root):
-                path = path[len(root) :]
-            if not path.startswith(self.prefixes):
-                await self.app(scope, receive, send)
-                return
+        if scope["type"] == "http" and not page_path(scope).startswith(self.prefixes):
+            await self.app(scope, receive, send)
+            return
         await super().__call__(scope, receive, send)
 
 

@@ -163,7 +163,7 @@ class ContractPages:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        path = _page_path(scope)
+        path = page_path(scope)
         if path in _SPEC_PATHS:
             reply = (
                 Response(self.published.json, media_type="application/json")
@@ -183,7 +183,7 @@ class ContractPages:
             await self.app(scope, receive, send)
 
 
-def _page_path(scope: Scope) -> str:
+def page_path(scope: Scope) -> str:
     path: str = scope["path"]
     root = scope.get("root_path", "")
     if root and path.startswith(root):  # behind a proxy that strips a prefix
