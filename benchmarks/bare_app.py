@@ -150,7 +150,11 @@ def build(database_url: str, secret: str, pool_size: int = 10) -> Starlette:
 
 
 def main() -> None:
-    app = build(os.environ["BENCH_DATABASE_URL"], os.environ["BENCH_JWT_SECRET"])
+    serve(build(os.environ["BENCH_DATABASE_URL"], os.environ["BENCH_JWT_SECRET"]))
+
+
+def serve(app: Any) -> None:
+    """On ``BENCH_PORT``, as the service's worker runs: uvloop, httptools, no access log."""
     uvicorn.run(
         app,
         host="127.0.0.1",

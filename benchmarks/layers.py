@@ -73,6 +73,28 @@ async def _call(app: Any, token: str, target: str) -> int:
     return status
 
 
+def small_database() -> dataset.Dataset:
+    """The benchmark's 10,000-appointment database on the embedded server, made if needed."""
+    postgres = embedded_db.start(WORK_DIR)
+    shape = dataset.SMALL
+    return dataset.prepare(postgres.libpq_url("postgres"), postgres.libpq_url(shape.name), shape)
+
+
+def production_settings(secret: str, database_url: str) -> Any:
+    """The service's settings as production has them, its ML service out of reach (no request
+    measured here calls it)."""
+    from service.settings import Settings
+
+    return Settings.from_env(
+        {
+            "MEDAI_ENV": "production",
+            "MEDAI_JWT_SECRET": secret,
+            "DATABASE_URL": database_url,
+            "MEDAI_ML_URL": "http://127.0.0.1:9",
+        }
+    )
+
+
 Variant = Callable[[], contextlib.AbstractContextManager[None]]
 
 
@@ -139,28 +161,19 @@ def main() -> int:
 
     from service import logs
     from service.app import create_app
-    from service.settings import Settings
 
     # As `medai serve` does: without it the access log line is never written (INFO is off).
     logs.configure("info")
 
-    postgres = embedded_db.start(WORK_DIR)
-    shape = dataset.SMALL
-    data = dataset.prepare(postgres.libpq_url("postgres"), postgres.libpq_url(shape.name), shape)
+    data = small_database()
+    shape = data.shape
     secret = secrets.token_urlsafe(48)
     # A folder of its own: benchmarks/instructions.py runs two of these at once.
     folder = WORK_DIR / "layers" / str(os.getpid())
     files = Fixtures(data, secret, folder).write_all()
     requests = _requests(files["patient_list"])
     shutil.rmtree(folder)
-    settings = Settings.from_env(
-        {
-            "MEDAI_ENV": "production",
-            "MEDAI_JWT_SECRET": secret,
-            "DATABASE_URL": data.url,
-            "MEDAI_ML_URL": "http://127.0.0.1:9",
-        }
-    )
+    settings = production_settings(secret, data.url)
 
     def build() -> Any:
         return create_app(settings, data.url)

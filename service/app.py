@@ -12,15 +12,22 @@ from typing import Any
 
 from connexion import AsyncApp
 from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
-from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.server_error import ServerErrorMiddleware
-from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service import formats, heap, logs, metrics, problems, reference, security, signatures
+from service import (
+    fastpath,
+    formats,
+    heap,
+    logs,
+    metrics,
+    problems,
+    reference,
+    security,
+    signatures,
+)
 from service.admission import AdmissionControl
-from service.binding import PlannedApp
 from service.hardening import HardenedServerErrors, HardeningMiddleware
 from service.jsonifier import OrjsonJsonifier
 from service.methods import MethodGuard, spec_paths
@@ -28,13 +35,13 @@ from service.observability import ObservabilityMiddleware, operation_routes
 from service.reference import (
     DOCS_PATH,
     SPEC_PATH,
+    ContractPages,
     ReferencePage,
-    SpecPages,
     published_contract,
 )
 from service.runtime import REQUEST_SCOPE, SCOPE_KEY, Runtime
 from service.settings import EMBEDDED_ML_URL_VARIABLE, EMBEDDED_URL_VARIABLE, Settings
-from service.validation import PlannedRequestValidation
+from service.validation import VALIDATOR_MAP, BodyGate
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +64,25 @@ class RuntimeMiddleware:
         await self.app(scope, receive, send)
 
 
-def _connexion_middlewares() -> list[Any]:
-    """Connexion's middlewares, two of them with the work that depends only on the operation
-    done once at start-up instead of on every request (benchmarks/profiles.md). A new list per
-    app: Connexion inserts the app's own middlewares into it."""
-    replaced = {
-        # The outermost layer, wrapped in the security headers (service/hardening.py).
-        ServerErrorMiddleware: HardenedServerErrors,
-        SwaggerUIMiddleware: SpecPages,
-        RequestValidationMiddleware: PlannedRequestValidation,
-    }
-    return [replaced.get(m, m) for m in ConnexionMiddleware.default_middlewares]
+# The outermost layer, wrapped in the security headers (service/hardening.py).
+_REPLACED = {ServerErrorMiddleware: HardenedServerErrors}
+
+
+def _connexion_app(**options: Any) -> AsyncApp:
+    """Stock Connexion, or the same with its per-request rebuilding done once per operation
+    (``service.fastpath``: only on the Connexion release it was proven on, and unless switched
+    off). Either way the app's middlewares and validators below are the same ones."""
+    if fastpath.enabled():
+        return fastpath.PlannedApp(
+            __name__,
+            middlewares=fastpath.middlewares(_REPLACED),
+            security_map=fastpath.SECURITY_MAP,
+            **options,
+        )
+    middlewares = [_REPLACED.get(m, m) for m in ConnexionMiddleware.default_middlewares]
+    return AsyncApp(
+        __name__, middlewares=middlewares, security_map=security.SECURITY_MAP, **options
+    )
 
 
 def create_app(settings: Settings, database_url: str) -> AsyncApp:
@@ -91,14 +106,7 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
         finally:
             await runtime.stop()
 
-    app = PlannedApp(
-        __name__,
-        specification_dir=SPEC_DIR,
-        jsonifier=OrjsonJsonifier(),
-        lifespan=lifespan,
-        middlewares=_connexion_middlewares(),
-        security_map=security.SECURITY_MAP,
-    )
+    app = _connexion_app(specification_dir=SPEC_DIR, jsonifier=OrjsonJsonifier(), lifespan=lifespan)
     signatures.freeze(security.token_info)
     # Connexion routes, validates and authenticates from the published contract, with the
     # roles of each operation where its security middleware enforces them.
@@ -107,11 +115,16 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
         security.enforced(published),
         resolver=signatures.SignatureCachingResolver(published),
         strict_validation=True,
+        validator_map=VALIDATOR_MAP,
         validate_responses=settings.validate_responses,
         swagger_ui_options=SwaggerUIOptions(
             swagger_ui=settings.swagger_ui, swagger_ui_path=DOCS_PATH, spec_path=SPEC_PATH
         ),
     )
+    # The contract's own pages in front of Swagger UI (which would serve its working copy).
+    app.add_middleware(ContractPages, position=MiddlewarePosition.BEFORE_SWAGGER)
+    # After routing and security, before Connexion's validation: bodies read whole, 415s.
+    app.add_middleware(BodyGate, position=MiddlewarePosition.BEFORE_VALIDATION, spec=published)
     # First added is outermost: request id, access log and metrics cover every reply,
     # including size refusals and CORS preflights.
     app.add_middleware(

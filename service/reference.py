@@ -22,7 +22,6 @@ from typing import Any
 
 import orjson
 import yaml  # type: ignore[import-untyped]
-from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from starlette.responses import FileResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -146,38 +145,33 @@ def published_contract() -> PublishedContract:
     return PublishedContract.load()
 
 
-class SpecPages(SwaggerUIMiddleware):  # type: ignore[misc]
-    """The published contract as JSON and YAML, and Connexion's Swagger UI under ``/docs``,
-    entered only by requests for those pages.
+class ContractPages:
+    """The published contract as JSON and YAML, and the problem type pages, in front of
+    Connexion's Swagger UI (``MiddlewarePosition.BEFORE_SWAGGER``).
 
     Connexion would serve its own working copy of the spec: every ``$ref`` expanded, ``servers``
     rewritten, and the roles it enforces. Consumers get ``PublishedContract`` instead, the same
     bytes on every request and every instance.
-
-    Connexion's sends every request through two routers and a copy of the scope to find that
-    it serves none of them: about 2 % of an appointment list's CPU (benchmarks/profiles.md).
-    Its pages are known (the paths given to ``SwaggerUIOptions`` in the app factory), so every
-    other request goes straight on.
     """
 
     def __init__(self, app: ASGIApp) -> None:
-        super().__init__(app)
+        self.app = app
         self.published = published_contract()
         self.problem_pages = problem_pages(self.published.document)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
             return
-        path = _page_path(scope)
-        if path in _SPEC_PATHS and scope["method"] in ("GET", "HEAD"):
+        path = page_path(scope)
+        if path in _SPEC_PATHS:
             reply = (
                 Response(self.published.json, media_type="application/json")
                 if path == SPEC_PATH
                 else Response(self.published.yaml, media_type="application/yaml")
             )
             await reply(scope, receive, send)
-        elif path.startswith(PROBLEMS_PATH) and scope["method"] in ("GET", "HEAD"):
+        elif path.startswith(PROBLEMS_PATH):
             page = self.problem_pages.get(path.rstrip("/"))
             reply = (
                 _problem(404, "Not Found", "No such problem type.")
@@ -185,13 +179,11 @@ class SpecPages(SwaggerUIMiddleware):  # type: ignore[misc]
                 else Response(page, media_type="text/html; charset=utf-8")
             )
             await reply(scope, receive, send)
-        elif path in _SPEC_PATHS or path == DOCS_PATH or path.startswith(DOCS_PATH + "/"):
-            await super().__call__(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
 
-def _page_path(scope: Scope) -> str:
+def page_path(scope: Scope) -> str:
     path: str = scope["path"]
     root = scope.get("root_path", "")
     if root and path.startswith(root):  # behind a proxy that strips a prefix

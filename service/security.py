@@ -22,7 +22,6 @@ one, which needs a new sign-in.
 from __future__ import annotations
 
 import copy
-import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -160,13 +159,6 @@ class RoleBearer(BearerSecurityHandler):  # type: ignore[misc]
             return info
 
         return verify
-
-    @staticmethod
-    @functools.cache
-    def _accepts_kwarg(func: Callable[..., Any], keyword: str) -> bool:
-        # Connexion 3.3 inspects the token function's signature twice on every request.
-        accepts: bool = BearerSecurityHandler._accepts_kwarg(func, keyword)
-        return accepts
 
 
 SECURITY_MAP = {"bearer": RoleBearer}

@@ -1,43 +1,35 @@
-"""Connexion's request validation, planned once per operation, answering by ``service.inputs``.
+"""Request validation through Connexion's public surfaces, answering by ``service.inputs``.
 
-Connexion 3.3 builds, on every request, a URI parser and a ``ParameterValidator`` from the
-operation's parameters, and for every parameter present a deep copy of its schema and a fresh
-JSON Schema validator; for a list request that carries no parameters at all this was about 7 %
-of its CPU (benchmarks/profiles.md). Both depend on the operation only, so here they are built
-when the app starts, as are the body validators, with Connexion's validator classes
-(``Draft4RequestValidator``, the same strictness).
+Two pieces, in both of the app's modes (``service.fastpath`` on or off):
 
-What differs from Connexion is what reaches those validators and how a refusal reads
-(``service.inputs`` decides both):
-
-- every offending parameter and body member is reported, in ``errors``, not the first one
-  as a multi-line dump of the schema;
-- a body is read in full before anything else, whether it came with a ``Content-Length`` or
-  chunked (the size limit counts either: ``service.hardening``), and handed on with its length;
-- its media type is checked first: none, or one the operation does not take, is a 415; the
-  handler then sees the operation's own spelling of it (``Application/JSON; charset=x`` is
-  read as the ``application/json`` it was validated as);
-- JSON is parsed by one strict parser with a nesting limit (``service.inputs.parse_json``).
+- ``BodyGate``, an ASGI middleware at ``MiddlewarePosition.BEFORE_VALIDATION`` (after routing
+  and security, before Connexion's validation): a body is read in full before anything else,
+  whether it came with a ``Content-Length`` or chunked (the size limit counts either:
+  ``service.hardening``), and handed on with its length; its media type is checked first: none,
+  or one the operation does not take, is a 415; the validators and the handler then see the
+  operation's own spelling of it (``Application/JSON; charset=x`` is read as the
+  ``application/json`` it is validated as). It finds the operation by the id Connexion's
+  routing puts in the scope (``service.resolver``'s name for it) and reads what it needs
+  from the contract once, at start-up.
+- ``VALIDATOR_MAP``, for ``add_api(validator_map=...)``: Connexion's validator classes
+  (``Draft4RequestValidator``, the same strictness) reporting every offending parameter and body
+  member in ``errors`` instead of the first one as a multi-line dump of the schema, with JSON
+  parsed by one strict parser with a nesting limit (``service.inputs.parse_json``). Connexion
+  builds these validators per request; the JSON Schema validators inside them depend only on
+  the schema, so they are built once per schema and kept (``_validator_for``).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from connexion.datastructures import MediaTypeDict
 from connexion.json_schema import Draft4RequestValidator
 from connexion.lifecycle import ConnexionRequest
-from connexion.middleware.request_validation import (
-    RequestValidationAPI,
-    RequestValidationMiddleware,
-    RequestValidationOperation,
-)
-from connexion.operations import AbstractOperation
 from connexion.utils import is_null, is_nullable
 from connexion.validators import (
-    AbstractRequestBodyValidator,
     FormDataValidator,
     JSONRequestBodyValidator,
     ParameterValidator,
@@ -56,23 +48,29 @@ from service.inputs import (
     parse_json,
     pointer,
 )
+from service.resolver import handler_name
 
 _CONTENT_TYPE = b"content-type"
+_ROUTING = "connexion_routing"
+_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+# Schema objects live as long as the app's operations; each is kept here beside its validator,
+# so that an id is never reused while its entry exists.
+_VALIDATORS: dict[tuple[int, type[Draft4Validator]], tuple[object, Draft4Validator]] = {}
 
 
-class PlannedParameterValidator(ParameterValidator):  # type: ignore[misc]
-    """``ParameterValidator`` keeping one JSON Schema validator per parameter (it lives as
-    long as its operation here, not for one request) and reporting every offending one."""
+def _validator_for(schema: dict[str, Any], kind: type[Draft4Validator]) -> Draft4Validator:
+    key = (id(schema), kind)
+    found = _VALIDATORS.get(key)
+    if found is None or found[0] is not schema:
+        found = (schema, kind(schema, format_checker=Draft4Validator.FORMAT_CHECKER))
+        _VALIDATORS[key] = found
+    return found[1]
 
-    def __init__(self, parameters: list[dict[str, Any]], *args: Any, **kwargs: Any) -> None:
-        super().__init__(parameters, *args, **kwargs)
-        # By identity: the parameter dicts are the operation's own, held by this validator.
-        self._validators = {
-            id(param): Draft4Validator(
-                param.get("schema", param), format_checker=Draft4Validator.FORMAT_CHECKER
-            )
-            for param in parameters
-        }
+
+class ErrorsParameterValidator(ParameterValidator):  # type: ignore[misc]
+    """``ParameterValidator`` reporting every offending parameter, each checked by a JSON
+    Schema validator built once per parameter schema."""
 
     def validate_request(self, request: ConnexionRequest) -> None:
         errors: list[InputError] = []
@@ -84,20 +82,21 @@ class PlannedParameterValidator(ParameterValidator):  # type: ignore[misc]
             ]
         for location in ("query", "path", "header", "cookie"):
             for param in self.parameters.get(location, []):
-                errors += self._check(location, _value(request, location, param["name"]), param)
+                errors += _check(location, _value(request, location, param["name"]), param)
         if errors:
             raise InvalidInput(errors)
 
-    def _check(self, location: str, value: Any, param: dict[str, Any]) -> list[InputError]:
-        name = param["name"]
-        if value is None:
-            return [parameter_error(name, location, "is required")] if param.get("required") else []
-        if is_nullable(param) and is_null(value):
-            return []
-        return [
-            parameter_error(name, location, describe(error))
-            for error in self._validators[id(param)].iter_errors(value)
-        ]
+
+def _check(location: str, value: Any, param: dict[str, Any]) -> list[InputError]:
+    name = param["name"]
+    if value is None:
+        return [parameter_error(name, location, "is required")] if param.get("required") else []
+    if is_nullable(param) and is_null(value):
+        return []
+    validator = _validator_for(param.get("schema", param), Draft4Validator)
+    return [
+        parameter_error(name, location, describe(error)) for error in validator.iter_errors(value)
+    ]
 
 
 def _value(request: ConnexionRequest, location: str, name: str) -> Any:
@@ -112,31 +111,28 @@ def _value(request: ConnexionRequest, location: str, name: str) -> Any:
     return request.cookies.get(name)
 
 
+_ABSENT = object()
+
+
 class StrictJSONBody(JSONRequestBodyValidator):  # type: ignore[misc]
     """A JSON body parsed by ``parse_json`` (UTF-8 whatever the charset says: RFC 8259) and
-    validated by one validator built at start-up, every error reported."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._planned = _request_validator(self._schema)
+    validated with Connexion's request validator class, every error reported."""
 
     async def _parse(self, stream: Any, scope: Scope) -> Any:
         body = b"".join([chunk async for chunk in stream])
-        return parse_json(body) if body else None
+        return parse_json(body) if body else _ABSENT
 
     def _validate(self, body: Any) -> None:
+        if body is _ABSENT:
+            return  # an optional body left out (``BodyGate`` refuses a required one)
         if body is None and not self._nullable:
             raise InvalidInput([body_error("", "must not be null")])
-        _raise_errors(self._planned.iter_errors(body))
+        _raise_errors(_validator_for(self._schema, Draft4RequestValidator).iter_errors(body))
 
 
 class FormBody(FormDataValidator):  # type: ignore[misc]
     """A form body, validated as Connexion does but reported as the JSON ones are (and
     without logging the refused values: a form carries passwords)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._planned = _request_validator(self._schema)
 
     def _validate(self, body: Any) -> None:
         errors: list[InputError] = []
@@ -147,17 +143,10 @@ class FormBody(FormDataValidator):  # type: ignore[misc]
                 for name in body
                 if name not in known
             ]
-        errors += body_errors(self._planned.iter_errors(body))
+        validator = _validator_for(self._schema, Draft4RequestValidator)
+        errors += body_errors(validator.iter_errors(body))
         if errors:
             raise InvalidInput(errors)
-
-
-def _request_validator(schema: dict[str, Any]) -> Draft4Validator:
-    """Connexion's request validator class (readOnly, nullable), with the app's formats."""
-    validator: Draft4Validator = Draft4RequestValidator(
-        schema, format_checker=Draft4Validator.FORMAT_CHECKER
-    )
-    return validator
 
 
 def _raise_errors(errors: Iterable[ValidationError]) -> None:
@@ -166,68 +155,63 @@ def _raise_errors(errors: Iterable[ValidationError]) -> None:
         raise InvalidInput(found)
 
 
-BODY_VALIDATORS = MediaTypeDict(
-    {"*/*json": StrictJSONBody, "application/x-www-form-urlencoded": FormBody}
-)
+VALIDATOR_MAP: dict[str, Any] = {
+    "parameter": ErrorsParameterValidator,
+    "body": MediaTypeDict(
+        {"*/*json": StrictJSONBody, "application/x-www-form-urlencoded": FormBody}
+    ),
+}
+"""For ``add_api(validator_map=...)``: Connexion's documented way to replace its validators."""
 
 
-class PlannedValidationOperation(RequestValidationOperation):  # type: ignore[misc]
-    def __init__(self, next_app: ASGIApp, *, operation: AbstractOperation, **kwargs: Any) -> None:
-        super().__init__(next_app, operation=operation, **kwargs)
-        self._bodiless = not operation.request_body
-        uri_parser = operation._uri_parser_class(operation.parameters, operation.body_definition())
-        self._parameters = PlannedParameterValidator(
-            operation.parameters,
-            uri_parser=uri_parser,
-            strict_validation=self.strict_validation,
-            security_query_params=self.security_query_params,
-        )
-        self._accepted: list[str] = list(operation.consumes) if not self._bodiless else []
-        self._required = bool((operation.request_body or {}).get("required", False))
-        self._bodies: MediaTypeDict = MediaTypeDict(
-            [(media.lower(), self._body_validator(operation, media)) for media in self._accepted]
-        )
+class BodyRule:
+    """What ``BodyGate`` needs of one operation that takes a body."""
 
-    def _body_validator(
-        self, operation: AbstractOperation, media: str
-    ) -> tuple[str, AbstractRequestBodyValidator | None]:
-        schema = operation.body_schema(media)
-        validator_class = BODY_VALIDATORS.get(media.lower())
-        if not schema or validator_class is None:
-            return media, None
-        validator: AbstractRequestBodyValidator = validator_class(
-            schema=schema,
-            required=self._required,
-            nullable=is_nullable(operation.body_definition(media)),
-            encoding="utf-8",
-            strict_validation=self.strict_validation,
-            uri_parser=operation.uri_parser_class(
-                operation.parameters, operation.body_definition()
-            ),
-        )
-        return media, validator
+    def __init__(self, request_body: Mapping[str, Any]) -> None:
+        self.accepted: list[str] = list(request_body.get("content", {}))
+        self.required = bool(request_body.get("required", False))
+        self.declared = MediaTypeDict([(media.lower(), media) for media in self.accepted])
+
+
+def body_rules(spec: Mapping[str, Any]) -> dict[str, BodyRule]:
+    """The id Connexion routes an operation by (what the app's resolver resolved it to: the
+    handler's dotted name) → its body rule, for the operations of ``spec`` that take a body."""
+    return {
+        handler_name(operation): BodyRule(operation["requestBody"])
+        for item in spec.get("paths", {}).values()
+        for method, operation in item.items()
+        if method in _HTTP_METHODS and "requestBody" in operation
+    }
+
+
+class BodyGate:
+    """Reads, measures and checks the media type of a body before Connexion validates it."""
+
+    def __init__(self, app: ASGIApp, spec: Mapping[str, Any]) -> None:
+        self.app = app
+        self.rules = body_rules(spec)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._parameters.validate(scope)
-        if self._bodiless:
-            await self.next_app(scope, receive, send)
+        rule = None
+        if scope["type"] == "http":
+            routing = scope.get("extensions", {}).get(_ROUTING, {})
+            rule = self.rules.get(routing.get("operation_id"))
+        if rule is None:
+            await self.app(scope, receive, send)
             return
         body = await _read(receive)
         if not body:
-            if self._required:
+            if rule.required:
                 raise InvalidInput([body_error("", "is required")])
-            await self.next_app(scope, _replay(body, receive), send)
+            await self.app(_with_length(scope, 0), _replay(body, receive), send)
             return
         given = _content_type(scope)
         media_type = given.split(";", 1)[0].strip().lower() if given else None
-        if media_type is None or media_type not in self._bodies:
-            raise UnsupportedMediaType(given, self._accepted)
-        declared, validator = self._bodies[media_type]
+        if media_type is None or media_type not in rule.declared:
+            raise UnsupportedMediaType(given, rule.accepted)
+        declared: str = rule.declared[media_type]
         scope = _with_body_headers(scope, declared, len(body))
-        receive = _replay(body, receive)
-        if validator is not None:
-            receive, scope = await validator.wrap_receive(receive, scope=scope)
-        await self.next_app(scope, receive, send)
+        await self.app(scope, _replay(body, receive), send)
 
 
 async def _read(receive: Receive) -> bytes:
@@ -261,34 +245,27 @@ def _content_type(scope: Scope) -> str | None:
     return None
 
 
-def _with_body_headers(scope: Scope, media_type: str, length: int) -> Scope:
-    """The scope as the handler should see it: the body's length, and the media type it was
-    validated as (its charset and case are the client's; it was read as UTF-8 JSON or a form).
-    A multipart body keeps the client's header: its boundary is needed to read it."""
-    if media_type.startswith("multipart/"):
-        media_type = _content_type(scope) or media_type
+def _with_length(scope: Scope, length: int) -> Scope:
     headers = [
         (key, value)
         for key, value in scope["headers"]
-        if key.lower() not in (_CONTENT_TYPE, b"content-length", b"transfer-encoding")
+        if key.lower() not in (b"content-length", b"transfer-encoding")
     ]
-    headers += [(_CONTENT_TYPE, media_type.encode()), (b"content-length", str(length).encode())]
+    headers.append((b"content-length", str(length).encode()))
     changed = copy.copy(scope)
     changed["headers"] = headers
     return changed
 
 
-class PlannedValidationAPI(RequestValidationAPI):  # type: ignore[misc]
-    def make_operation(self, operation: AbstractOperation) -> RequestValidationOperation:
-        return PlannedValidationOperation(
-            self.next_app,
-            operation=operation,
-            strict_validation=self.strict_validation,
-            validator_map=self.validator_map,
-        )
-
-
-class PlannedRequestValidation(RequestValidationMiddleware):  # type: ignore[misc]
-    """Stands in for Connexion's ``RequestValidationMiddleware`` in the middleware list."""
-
-    api_cls = PlannedValidationAPI
+def _with_body_headers(scope: Scope, media_type: str, length: int) -> Scope:
+    """The scope as the validators and the handler should see it: the body's length, and the
+    media type it is validated as (its charset and case are the client's; it is read as UTF-8
+    JSON or a form). A multipart body keeps the client's header: its boundary is needed to read
+    it."""
+    if media_type.startswith("multipart/"):
+        media_type = _content_type(scope) or media_type
+    changed = _with_length(scope, length)
+    changed["headers"] = [
+        (key, value) for key, value in changed["headers"] if key.lower() != _CONTENT_TYPE
+    ] + [(_CONTENT_TYPE, media_type.encode())]
+    return changed
