@@ -36,9 +36,10 @@ from sqlalchemy.types import Uuid
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from adapters.tokens import TokenService
 from benchmarks.bare_app import serve
+from domain.credentials import InvalidToken
 from domain.paging import Cursors
-from domain.tokens import InvalidToken, TokenService
 from service.verified_tokens import VerifiedTokens
 
 
