@@ -10,8 +10,8 @@ from uuid import UUID
 
 from domain import paging
 from domain.model import Caller, utc_iso
-from persistence.audit import AuditQuery
-from persistence.db import UnitOfWork
+from domain.ports import Transactions
+from domain.queries import AuditQuery
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,25 +53,22 @@ KEYSET = paging.Keyset(
 
 
 async def search(
-    uow: UnitOfWork, caller: Caller, filters: AuditFilters, cursors: paging.Cursors
+    tx: Transactions, caller: Caller, filters: AuditFilters, cursors: paging.Cursors
 ) -> dict[str, Any]:
     """Newest first. Reading the trail is itself audited."""
-    uow.audit.record("audit.search", "audit_event")
-    query = AuditQuery(
-        actor_id=filters.actor_id,
-        patient_id=filters.patient_id,
-        action=filters.action,
-        resource_type=filters.resource_type,
-        resource_id=filters.resource_id,
-        since=filters.since,
-        until=filters.until,
-        before=cursors.after(KEYSET, caller.id, filters.cursor),
-        limit=filters.limit + 1,
-    )
-    rows = await uow.audit_log.find(query)
-    items, next_cursor = cursors.page(KEYSET, caller.id, rows, filters.limit)
-    return {
-        "items": [to_json(row) for row in items],
-        "next_cursor": next_cursor,
-        "limit": filters.limit,
-    }
+    async with tx.unit_of_work() as uow:
+        uow.audit.record("audit.search", "audit_event")
+        query = AuditQuery(
+            actor_id=filters.actor_id,
+            patient_id=filters.patient_id,
+            action=filters.action,
+            resource_type=filters.resource_type,
+            resource_id=filters.resource_id,
+            since=filters.since,
+            until=filters.until,
+            after=cursors.after(KEYSET, caller.id, filters.cursor),
+            limit=filters.limit + 1,
+        )
+        rows = await uow.audit_log.find(query)
+        _, page = cursors.reply(KEYSET, caller.id, rows, filters.limit, to_json)
+        return page

@@ -26,9 +26,9 @@ from domain import inference_rules as rules
 from domain import paging
 from domain.errors import NotFound, TooManyRequests, UnprocessableRequest
 from domain.model import Caller, Role, utc_iso
+from domain.ports import Transactions, UnitOfWork
+from domain.queries import RecordQuery
 from mlclient import MLError
-from persistence.db import UnitOfWork
-from persistence.inference_records import RecordQuery
 
 RATE_WINDOW_SECONDS = 60
 # Error classes of our own, beside the ML client's kinds: the request was cancelled before the ML
@@ -105,7 +105,7 @@ class InferenceRequest:
 
 
 async def run(
-    new_uow: NewUnitOfWork,
+    tx: Transactions,
     predictor: Predictor,
     caller: Caller,
     request: InferenceRequest,
@@ -115,6 +115,7 @@ async def run(
 ) -> dict[str, Any]:
     """Predict and record; the reply is the settled record (201), or the ML failure mapped by
     :func:`inference_rules.to_domain_error` once the failure is on record."""
+    new_uow = tx.unit_of_work
     record_id, patient_id = await _admit(new_uow, caller, request, predictor, rate_per_minute)
     settled = _Settler(new_uow, record_id, patient_id, time.monotonic())
     try:
@@ -256,14 +257,15 @@ class _Settler:
         )
 
 
-async def get(uow: UnitOfWork, caller: Caller, record_id: UUID) -> dict[str, Any]:
-    uow.audit.record("inference.read", "inference", record_id)
-    row = await uow.inference_records.get(record_id)
-    if row is not None and row["patient_id"] is not None:
-        uow.audit.concerns(row["patient_id"])
-    if row is None or not rules.can_see(caller, row["requested_by"]):
-        raise rules.not_found()
-    return to_json(row)
+async def get(tx: Transactions, caller: Caller, record_id: UUID) -> dict[str, Any]:
+    async with tx.unit_of_work() as uow:
+        uow.audit.record("inference.read", "inference", record_id)
+        row = await uow.inference_records.get(record_id)
+        if row is not None and row["patient_id"] is not None:
+            uow.audit.concerns(row["patient_id"])
+        if row is None or not rules.can_see(caller, row["requested_by"]):
+            raise rules.not_found()
+        return to_json(row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,22 +284,19 @@ KEYSET = paging.Keyset(
 
 
 async def search(
-    uow: UnitOfWork, caller: Caller, search: Search, cursors: paging.Cursors
+    tx: Transactions, caller: Caller, search: Search, cursors: paging.Cursors
 ) -> dict[str, Any]:
     """One page of the records the caller may see, newest first."""
-    uow.audit.record("inference.search", "inference")
-    query = RecordQuery(
-        scope_requested_by=None if caller.is_admin else caller.id,
-        model_name=search.model,
-        patient_id=search.patient_id,
-        after=cursors.after(KEYSET, caller.id, search.cursor),
-        limit=search.limit + 1,  # one more tells whether there is a next page
-    )
-    rows = await uow.inference_records.find(query)
-    items, next_cursor = cursors.page(KEYSET, caller.id, rows, search.limit)
-    uow.audit.concerns(*(row["patient_id"] for row in items if row["patient_id"] is not None))
-    return {
-        "items": [to_json(row) for row in items],
-        "next_cursor": next_cursor,
-        "limit": search.limit,
-    }
+    async with tx.unit_of_work() as uow:
+        uow.audit.record("inference.search", "inference")
+        query = RecordQuery(
+            scope_requested_by=None if caller.is_admin else caller.id,
+            model_name=search.model,
+            patient_id=search.patient_id,
+            after=cursors.after(KEYSET, caller.id, search.cursor),
+            limit=search.limit + 1,  # one more tells whether there is a next page
+        )
+        rows = await uow.inference_records.find(query)
+        items, page = cursors.reply(KEYSET, caller.id, rows, search.limit, to_json)
+        uow.audit.concerns(*(row["patient_id"] for row in items if row["patient_id"] is not None))
+        return page

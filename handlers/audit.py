@@ -7,7 +7,7 @@ from uuid import UUID
 
 from domain import audit_search
 from domain.appointments import parse_time
-from handlers.context import JSON, caller, cursors, unit_of_work
+from handlers.context import JSON, caller, cursors, transactions
 
 
 async def list_audit_events(
@@ -25,6 +25,7 @@ async def list_audit_events(
         cursor=query.get("cursor"),
         limit=limit,
     )
-    async with unit_of_work(token_info) as uow:
-        page = await audit_search.search(uow, caller(token_info), filters, cursors())
+    page = await audit_search.search(
+        transactions(token_info), caller(token_info), filters, cursors()
+    )
     return page, 200, JSON

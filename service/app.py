@@ -18,6 +18,7 @@ from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from handlers.context import REQUEST_SCOPE
 from service import formats, heap, logs, metrics, problems, reference, security, signatures
 from service.admission import AdmissionControl
 from service.binding import PlannedApp
@@ -32,7 +33,7 @@ from service.reference import (
     SpecPages,
     published_contract,
 )
-from service.runtime import REQUEST_SCOPE, SCOPE_KEY, Runtime
+from service.runtime import SCOPE_KEY, Runtime
 from service.settings import EMBEDDED_ML_URL_VARIABLE, EMBEDDED_URL_VARIABLE, Settings
 from service.validation import PlannedRequestValidation
 
