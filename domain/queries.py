@@ -26,6 +26,7 @@ class AppointmentQuery:
     statuses: tuple[str, ...] = ()
     window_from: datetime | None = None
     window_to: datetime | None = None
+    created_after: datetime | None = None
     descending: bool = False
     after: tuple[datetime, UUID] | None = None
     limit: int = 20

@@ -25,6 +25,7 @@ async def list_appointments(token_info: dict[str, Any], limit: int, **query: Any
         statuses=tuple(query.get("status") or ()),
         window_from=parse_time(query["from"]) if query.get("from") else None,
         window_to=parse_time(query["to"]) if query.get("to") else None,
+        created_after=parse_time(query["created_after"]) if query.get("created_after") else None,
         descending=query.get("sort") == "-start_at",
         limit=limit,
     )

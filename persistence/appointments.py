@@ -104,6 +104,7 @@ LISTING = Listing(
             _a.c.start_at > bindparam("earliest_start"),
         ],
         "window_to": lambda: [_a.c.start_at < bindparam("window_to")],
+        "created_after": lambda: [_a.c.created_at > bindparam("created_after")],
     },
     _in_order,
     binders={
