@@ -48,7 +48,7 @@ class Listing:
 
     def shape(self, query: Any) -> tuple[str, ...]:
         """The names of the fields ``query`` sets, in declaration order."""
-        return tuple(name for name in self._names if getattr(query, name) not in (None, (), False))
+        return tuple(name for name in self._names if _is_set(getattr(query, name)))
 
     def params(self, query: Any, shape: Sequence[str]) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": query.limit}
@@ -75,3 +75,9 @@ class Listing:
                 raise LookupError(f"the list has no condition for the filter {name!r}")
             where.extend(self._conditions[name]())
         return Sql(self._statement(where, frozenset(shape)))
+
+
+def _is_set(value: Any) -> bool:
+    """A field filters (or shapes the page) unless left at its default: None, an empty tuple,
+    False. Zero and the empty string are values."""
+    return value is not None and value is not False and value != ()

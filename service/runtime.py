@@ -14,7 +14,7 @@ from domain.paging import Cursors
 from domain.passwords import PasswordHasher
 from domain.tokens import TokenService
 from handlers.context import REQUEST_SCOPE as REQUEST_SCOPE
-from handlers.context import SERVICES_KEY
+from handlers.context import SERVICES_KEY, Services
 from mlclient import MLClient, MLClientConfig
 from mlclient.gateway import MLObserver, Predictor
 from persistence.db import Database, RequestTransactions, Timeouts
@@ -149,4 +149,9 @@ def ml_client_config(settings: Settings) -> MLClientConfig:
 
 def from_scope(scope: Any) -> Runtime:
     runtime: Runtime = scope[SCOPE_KEY]
+    return runtime
+
+
+def _provides_services(runtime: Runtime) -> Services:
+    """Never called: mypy checks here that the runtime is what handlers expect."""
     return runtime

@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import pytest
 
-from domain.queries import AppointmentQuery
+from domain.queries import AppointmentQuery, AuditQuery
 from persistence import appointments, audit, inference_records
 from persistence.listing import Listing
 
@@ -62,3 +62,9 @@ def test_a_field_without_a_condition_is_refused() -> None:
 def test_conditions_must_name_fields_of_the_query() -> None:
     with pytest.raises(LookupError, match="doctor"):
         Listing(AppointmentQuery, {"doctor": lambda: []}, lambda where, shape: None)
+
+
+def test_only_defaults_leave_a_field_out() -> None:
+    # An empty text is a value to filter by; None and an empty tuple are "no filter".
+    assert audit.LISTING.shape(AuditQuery(action="", resource_id=None)) == ("action",)
+    assert appointments.LISTING.shape(AppointmentQuery(statuses=())) == ()
