@@ -48,7 +48,7 @@ class Listing:
 
     def shape(self, query: Any) -> tuple[str, ...]:
         """The names of the fields ``query`` sets, in declaration order."""
-        return tuple(name for name in self._names if _is_set(getattr(query, name)))
+        return tuple([name for name in self._names if _is_set(getattr(query, name))])
 
     def params(self, query: Any, shape: Sequence[str]) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": query.limit}
@@ -80,4 +80,7 @@ class Listing:
 def _is_set(value: Any) -> bool:
     """A field filters (or shapes the page) unless left at its default: None, an empty tuple,
     False. Zero and the empty string are values."""
-    return value is not None and value is not False and value != ()
+    # Compared by identity and type only: ``==`` on a UUID runs Python code, per field, per list.
+    if value is None or value is False:
+        return False
+    return value.__class__ is not tuple or len(value) > 0
