@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from domain import paging
 from domain.model import Caller, utc_iso
 from domain.ports import Transactions
 from domain.queries import AuditQuery
-
-
-@dataclass(frozen=True, slots=True)
-class AuditFilters:
-    actor_id: UUID | None = None
-    patient_id: UUID | None = None
-    action: str | None = None
-    resource_type: str | None = None
-    resource_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    cursor: str | None = None
-    limit: int = 50
 
 
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,22 +39,17 @@ KEYSET = paging.Keyset(
 
 
 async def search(
-    tx: Transactions, caller: Caller, filters: AuditFilters, cursors: paging.Cursors
+    tx: Transactions,
+    caller: Caller,
+    query: AuditQuery,
+    cursor: str | None,
+    cursors: paging.Cursors,
 ) -> dict[str, Any]:
-    """Newest first. Reading the trail is itself audited."""
+    """Newest first, narrowed by the filters of ``query``. Reading the trail is itself
+    audited."""
     async with tx.unit_of_work() as uow:
         uow.audit.record("audit.search", "audit_event")
-        query = AuditQuery(
-            actor_id=filters.actor_id,
-            patient_id=filters.patient_id,
-            action=filters.action,
-            resource_type=filters.resource_type,
-            resource_id=filters.resource_id,
-            since=filters.since,
-            until=filters.until,
-            after=cursors.after(KEYSET, caller.id, filters.cursor),
-            limit=filters.limit + 1,
-        )
-        rows = await uow.audit_log.find(query)
-        _, page = cursors.reply(KEYSET, caller.id, rows, filters.limit, to_json)
-        return page
+        page = replace(query, after=cursors.after(KEYSET, caller.id, cursor), limit=query.limit + 1)
+        rows = await uow.audit_log.find(page)
+        _, reply = cursors.reply(KEYSET, caller.id, rows, query.limit, to_json)
+        return reply

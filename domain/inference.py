@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -268,14 +268,6 @@ async def get(tx: Transactions, caller: Caller, record_id: UUID) -> dict[str, An
         return to_json(row)
 
 
-@dataclass(frozen=True, slots=True)
-class Search:
-    model: str | None = None
-    patient_id: UUID | None = None
-    cursor: str | None = None
-    limit: int = 20
-
-
 KEYSET = paging.Keyset(
     "inference records",
     lambda row: (row["requested_at"], row["id"]),
@@ -284,19 +276,22 @@ KEYSET = paging.Keyset(
 
 
 async def search(
-    tx: Transactions, caller: Caller, search: Search, cursors: paging.Cursors
+    tx: Transactions,
+    caller: Caller,
+    query: RecordQuery,
+    cursor: str | None,
+    cursors: paging.Cursors,
 ) -> dict[str, Any]:
-    """One page of the records the caller may see, newest first."""
+    """One page of the records the caller may see, newest first, narrowed by ``query``."""
     async with tx.unit_of_work() as uow:
         uow.audit.record("inference.search", "inference")
-        query = RecordQuery(
+        scoped = replace(
+            query,
             scope_requested_by=None if caller.is_admin else caller.id,
-            model_name=search.model,
-            patient_id=search.patient_id,
-            after=cursors.after(KEYSET, caller.id, search.cursor),
-            limit=search.limit + 1,  # one more tells whether there is a next page
+            after=cursors.after(KEYSET, caller.id, cursor),
+            limit=query.limit + 1,  # one more tells whether there is a next page
         )
-        rows = await uow.inference_records.find(query)
-        items, page = cursors.reply(KEYSET, caller.id, rows, search.limit, to_json)
+        rows = await uow.inference_records.find(scoped)
+        items, page = cursors.reply(KEYSET, caller.id, rows, query.limit, to_json)
         uow.audit.concerns(*(row["patient_id"] for row in items if row["patient_id"] is not None))
         return page

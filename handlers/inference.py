@@ -6,7 +6,8 @@ from typing import Any
 from uuid import UUID
 
 from domain import inference
-from domain.inference import InferenceRequest, Search
+from domain.inference import InferenceRequest
+from domain.queries import RecordQuery
 from handlers.context import JSON, caller, cursors, request_id, services, transactions
 
 Reply = tuple[dict[str, Any], int, dict[str, str]]
@@ -34,13 +35,14 @@ async def get_inference(inference_id: str, token_info: dict[str, Any]) -> Reply:
 
 async def list_inferences(token_info: dict[str, Any], limit: int, **query: Any) -> Reply:
     """The caller's inference records, newest first, one page at a time."""
-    search = Search(
-        model=query.get("model"),
+    filters = RecordQuery(
+        model_name=query.get("model"),
         patient_id=UUID(query["patient_id"]) if query.get("patient_id") else None,
-        cursor=query.get("cursor"),
         limit=limit,
     )
-    page = await inference.search(transactions(token_info), caller(token_info), search, cursors())
+    page = await inference.search(
+        transactions(token_info), caller(token_info), filters, query.get("cursor"), cursors()
+    )
     return page, 200, JSON
 
 
