@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from domain import paging
-from domain.model import Caller, utc_iso
+from domain.model import Caller
 from domain.ports import Transactions
 from domain.queries import AuditQuery
 
@@ -16,8 +16,8 @@ from domain.queries import AuditQuery
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": str(row["id"]),
-        "at": utc_iso(row["at"]),
-        "actor_id": str(row["actor_id"]) if row["actor_id"] else None,
+        "at": row["at"],
+        "actor_id": row["actor_id"],
         "actor_role": row["actor_role"],
         "client_address": row["client_address"],
         "user_agent": row["user_agent"],
@@ -25,7 +25,7 @@ def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "action": row["action"],
         "resource_type": row["resource_type"],
         "resource_id": row["resource_id"],
-        "patient_ids": [str(p) for p in row["patient_ids"]],
+        "patient_ids": row["patient_ids"],
         "outcome": row["outcome"],
         "reason": row["reason"],
     }

@@ -25,7 +25,7 @@ from uuid import UUID
 from domain import inference_rules as rules
 from domain import paging
 from domain.errors import NotFound, TooManyRequests, UnprocessableRequest
-from domain.model import Caller, Role, utc_iso
+from domain.model import Caller, Role
 from domain.ports import Transactions, UnitOfWork
 from domain.queries import RecordQuery
 from mlclient import MLError
@@ -66,7 +66,7 @@ class Predictor(Protocol):
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
     latency = row["latency_ms"]
     return {
-        "id": str(row["id"]),
+        "id": row["id"],
         "model": row["model_name"],
         "model_version": row["model_version"],
         "status": row["status"],
@@ -74,17 +74,13 @@ def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "error_class": row["error_class"],
         "upstream_status": row["upstream_status"],
         "input_sha256": row["input_sha256"],
-        "patient_id": _text(row["patient_id"]),
-        "appointment_id": _text(row["appointment_id"]),
-        "requested_by": str(row["requested_by"]),
-        "requested_at": utc_iso(row["requested_at"]),
-        "completed_at": utc_iso(row["completed_at"]) if row["completed_at"] else None,
+        "patient_id": row["patient_id"],
+        "appointment_id": row["appointment_id"],
+        "requested_by": row["requested_by"],
+        "requested_at": row["requested_at"],
+        "completed_at": row["completed_at"],
         "latency_ms": None if latency is None else float(latency),
     }
-
-
-def _text(value: UUID | None) -> str | None:
-    return None if value is None else str(value)
 
 
 @dataclass(frozen=True, slots=True)
