@@ -33,11 +33,11 @@ from starlette.routing import Route
 from adapters.tokens import TokenService
 from domain.credentials import InvalidToken
 from domain.paging import Cursors
-from persistence.appointments import ListQuery
+from domain.queries import AppointmentQuery
 
 # The repositories' own compiled statements, private to them, on purpose: the baseline must
 # send PostgreSQL exactly what the service sends.
-from persistence.appointments import _list_sql as list_sql
+from persistence.appointments import LISTING
 from persistence.audit import _INSERT as INSERT_EVENT
 from persistence.users import _SESSION_STATE as SESSION_STATE
 from service.verified_tokens import VerifiedTokens
@@ -99,15 +99,15 @@ def build(database_url: str, secret: str, pool_size: int = 10) -> Starlette:
             if state is None or not (state[1] and state[3]) or state[2] != claims.session_version:
                 return UNAUTHORIZED
             role = state[0]
-            query = ListQuery(
+            query = AppointmentQuery(
                 scope_patient_id=claims.user_id if role == "patient" else None,
                 scope_doctor_id=claims.user_id if role == "doctor" else None,
                 window_from=window_from,
                 window_to=window_to,
                 limit=limit + 1,
             )
-            sql = list_sql(query.shape())
-            cur = await conn.execute(sql.text, sql.bind(query.params()))
+            sql, params = LISTING.statement(query)
+            cur = await conn.execute(sql.text, sql.bind(params))
             rows = await cur.fetchall()
             page = [dict(zip(COLUMNS, row, strict=True)) for row in rows[:limit]]
             await conn.execute(

@@ -19,26 +19,26 @@ from psycopg import ClientCursor
 
 from benchmarks.dataset import Dataset
 from benchmarks.fixtures import _uuid
-from persistence.appointments import ListQuery
-from persistence.appointments import _list_sql as list_sql
+from domain.queries import AppointmentQuery
+from persistence.appointments import LISTING
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
-def queries(data: Dataset) -> dict[str, ListQuery]:
+def queries(data: Dataset) -> dict[str, AppointmentQuery]:
     week = data.origin + timedelta(weeks=data.shape.weeks // 2)
     return {
-        "patient's own list (20 rows + 1)": ListQuery(
+        "patient's own list (20 rows + 1)": AppointmentQuery(
             scope_patient_id=UUID(_uuid("patient", 4242)),
             limit=21,
         ),
-        "doctor's one-week window (limit 100 + 1)": ListQuery(
+        "doctor's one-week window (limit 100 + 1)": AppointmentQuery(
             scope_doctor_id=UUID(_uuid("doctor", 42)),
             window_from=week,
             window_to=week + timedelta(weeks=1),
             limit=101,
         ),
-        "admin's list, no filter (20 rows + 1)": ListQuery(limit=21),
+        "admin's list, no filter (20 rows + 1)": AppointmentQuery(limit=21),
     }
 
 
@@ -83,8 +83,8 @@ def write(data: Dataset, path: Path) -> None:
     ]
     with psycopg.connect(data.url, autocommit=True) as conn:
         for title, query in queries(data).items():
-            sql = list_sql(query.shape())
-            params = sql.bind(query.params())
+            sql, unbound = LISTING.statement(query)
+            params = sql.bind(unbound)
             parts.append(f"## {title}\n\n```sql\n{sql.text}\n```\n")
             custom = _explain_custom(conn, sql.text, params)
             generic = _explain_generic(conn, sql.text, params)

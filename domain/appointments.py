@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -17,6 +17,7 @@ from domain.appointment_rules import Parties, Status
 from domain.audit import AuditEvent
 from domain.errors import (
     Conflict,
+    Contention,
     InvalidRequest,
     NotFound,
     PreconditionFailed,
@@ -24,8 +25,8 @@ from domain.errors import (
     UnprocessableRequest,
 )
 from domain.model import JSON_OPTIONS, Caller, Role, utc_iso
-from persistence.appointments import ListQuery, SlotTaken
-from persistence.db import Contention, UnitOfWork
+from domain.ports import SlotTaken, Transactions, UnitOfWork
+from domain.queries import AppointmentQuery
 
 MAX_PAGE = 100
 CONTENTION_RETRIES = 2
@@ -96,7 +97,7 @@ class Created:
 
 
 async def book(
-    uow: UnitOfWork,
+    tx: Transactions,
     caller: Caller,
     booking: Booking,
     *,
@@ -105,16 +106,17 @@ async def book(
 ) -> Created:
     """Book a slot. With an idempotency key, a retry of the same request returns the first
     reply instead of booking twice."""
-    event = uow.audit.record("appointment.create", "appointment", success_status=201)
-    patient_id, doctor_id = rules.booking_parties(caller, booking.patient_id, booking.doctor_id)
-    uow.audit.concerns(patient_id)
-    rules.check_times(booking.start_at, booking.end_at, _now())
-    return await _settled(
-        uow,
-        lambda: _book_once(
-            uow, caller, booking, event, patient_id, doctor_id, idempotency_key, request_body
-        ),
-    )
+    async with tx.unit_of_work() as uow:
+        event = uow.audit.record("appointment.create", "appointment", success_status=201)
+        patient_id, doctor_id = rules.booking_parties(caller, booking.patient_id, booking.doctor_id)
+        uow.audit.concerns(patient_id)
+        rules.check_times(booking.start_at, booking.end_at, _now())
+        return await _settled(
+            uow,
+            lambda: _book_once(
+                uow, caller, booking, event, patient_id, doctor_id, idempotency_key, request_body
+            ),
+        )
 
 
 async def _settled(uow: UnitOfWork, attempt: Callable[[], Awaitable[T]]) -> T:
@@ -209,14 +211,15 @@ async def _slot_conflict(uow: UnitOfWork, party: str, party_id: UUID, booking: B
     return Conflict(detail, **extensions)
 
 
-async def get(uow: UnitOfWork, caller: Caller, appointment_id: UUID) -> dict[str, Any]:
-    uow.audit.record("appointment.read", "appointment", appointment_id)
-    row = await uow.appointments.get(appointment_id)
-    if row is not None:
-        uow.audit.concerns(row["patient_id"])
-    if row is None or not rules.can_see(caller, _parties(row)):
-        raise NotFound(rules.NOT_FOUND)
-    return to_json(row)
+async def get(tx: Transactions, caller: Caller, appointment_id: UUID) -> dict[str, Any]:
+    async with tx.single_read() as uow:  # one statement
+        uow.audit.record("appointment.read", "appointment", appointment_id)
+        row = await uow.appointments.get(appointment_id)
+        if row is not None:
+            uow.audit.concerns(row["patient_id"])
+        if row is None or not rules.can_see(caller, _parties(row)):
+            raise NotFound(rules.NOT_FOUND)
+        return to_json(row)
 
 
 def _parties(row: Mapping[str, Any]) -> Parties:
@@ -226,18 +229,6 @@ def _parties(row: Mapping[str, Any]) -> Parties:
         status=Status(row["status"]),
         start_at=row["start_at"],
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Search:
-    doctor_id: UUID | None = None
-    patient_id: UUID | None = None
-    statuses: tuple[str, ...] = ()
-    window_from: datetime | None = None
-    window_to: datetime | None = None
-    descending: bool = False
-    cursor: str | None = None
-    limit: int = 20
 
 
 def _key(row: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -258,51 +249,51 @@ KEYSETS = {
 
 
 async def search(
-    uow: UnitOfWork, caller: Caller, search: Search, cursors: paging.Cursors
+    tx: Transactions,
+    caller: Caller,
+    query: AppointmentQuery,
+    cursor: str | None,
+    cursors: paging.Cursors,
 ) -> dict[str, Any]:
-    """One page of the caller's appointments, oldest first (or newest with ``descending``)."""
-    uow.audit.record("appointment.search", "appointment")
-    if search.window_from and search.window_to and search.window_from >= search.window_to:
-        raise InvalidRequest(
-            "'from' must be before 'to'.",
-            errors=[{"parameter": "to", "in": "query", "message": "must be after 'from'"}],
+    """One page of the caller's appointments, oldest first (or newest with ``descending``),
+    narrowed by the client's filters in ``query`` and starting after ``cursor``."""
+    async with tx.single_read() as uow:  # one statement
+        uow.audit.record("appointment.search", "appointment")
+        if query.window_from and query.window_to and query.window_from >= query.window_to:
+            raise InvalidRequest(
+                "'from' must be before 'to'.",
+                errors=[{"parameter": "to", "in": "query", "message": "must be after 'from'"}],
+            )
+        keyset = KEYSETS[query.descending]
+        scoped = replace(
+            query,
+            scope_patient_id=caller.id if caller.role is Role.PATIENT else None,
+            scope_doctor_id=caller.id if caller.role is Role.DOCTOR else None,
+            after=cursors.after(keyset, caller.id, cursor),
+            limit=query.limit + 1,  # one more tells whether there is a next page
         )
-    keyset = KEYSETS[search.descending]
-    query = ListQuery(
-        scope_patient_id=caller.id if caller.role is Role.PATIENT else None,
-        scope_doctor_id=caller.id if caller.role is Role.DOCTOR else None,
-        doctor_id=search.doctor_id,
-        patient_id=search.patient_id,
-        statuses=search.statuses,
-        window_from=search.window_from,
-        window_to=search.window_to,
-        descending=search.descending,
-        after=cursors.after(keyset, caller.id, search.cursor),
-        limit=search.limit + 1,  # one more tells whether there is a next page
-    )
-    rows = await uow.appointments.find(query)
-    items, next_cursor = cursors.page(keyset, caller.id, rows, search.limit)
-    uow.audit.concerns(*(row["patient_id"] for row in items))
-    return {
-        "items": [to_json(row) for row in items],
-        "next_cursor": next_cursor,
-        "limit": search.limit,
-    }
+        rows = await uow.appointments.find(scoped)
+        items, page = cursors.reply(keyset, caller.id, rows, query.limit, to_json)
+        uow.audit.concerns(*(row["patient_id"] for row in items))
+        return page
 
 
 UPDATABLE = ("start_at", "end_at", "status", "reason", "notes", "cancellation_reason")
 
 
 async def update(
-    uow: UnitOfWork,
+    tx: Transactions,
     caller: Caller,
     appointment_id: UUID,
     changes: dict[str, Any],
     if_match: str | None,
 ) -> dict[str, Any]:
     """Change an appointment, only if the client saw its current version (If-Match)."""
-    uow.audit.record("appointment.update", "appointment", appointment_id)
-    return await _settled(uow, lambda: _update_once(uow, caller, appointment_id, changes, if_match))
+    async with tx.unit_of_work() as uow:
+        uow.audit.record("appointment.update", "appointment", appointment_id)
+        return await _settled(
+            uow, lambda: _update_once(uow, caller, appointment_id, changes, if_match)
+        )
 
 
 async def _update_once(
@@ -360,14 +351,15 @@ def _matches(if_match: str, version: int) -> bool:
     return "*" in tags or etag(version) in tags
 
 
-async def delete(uow: UnitOfWork, caller: Caller, appointment_id: UUID) -> None:
+async def delete(tx: Transactions, caller: Caller, appointment_id: UUID) -> None:
     """Hide the appointment and free its slot; the row is kept as a medical record."""
-    uow.audit.record("appointment.delete", "appointment", appointment_id, success_status=204)
-    current = await uow.appointments.lock(appointment_id)
-    if current is not None:
-        uow.audit.concerns(current["patient_id"])
-    if current is None:
-        raise NotFound(rules.NOT_FOUND)
-    rules.check_delete(caller, _parties(current), _now())
-    await uow.appointments.soft_delete(appointment_id)
-    await uow.commit()
+    async with tx.unit_of_work() as uow:
+        uow.audit.record("appointment.delete", "appointment", appointment_id, success_status=204)
+        current = await uow.appointments.lock(appointment_id)
+        if current is not None:
+            uow.audit.concerns(current["patient_id"])
+        if current is None:
+            raise NotFound(rules.NOT_FOUND)
+        rules.check_delete(caller, _parties(current), _now())
+        await uow.appointments.soft_delete(appointment_id)
+        await uow.commit()

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from domain.errors import DatabaseUnavailable, DomainError
+
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
@@ -83,6 +85,15 @@ class AuditTrail:
         (a failed sign-in must count even though the request fails)."""
         if self.events:
             self.events[-1].outcome, self.events[-1].reason = outcome, reason
+
+    def settle(self, exc: BaseException | None) -> list[AuditEvent]:
+        """``take`` with the outcome of a unit of work that ended by ``exc`` (None: it did
+        not fail): a refusal's status and detail, 503 for an outage, 500 for anything else."""
+        if exc is None:
+            return self.take()
+        if isinstance(exc, DomainError):
+            return self.take(exc.status, exc.detail)
+        return self.take(503 if isinstance(exc, DatabaseUnavailable) else 500)
 
     def take(self, outcome: int | None = None, reason: str | None = None) -> list[AuditEvent]:
         """Settle what is unsettled (``None``: each event's success status) and hand over

@@ -3,35 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from domain import paging
-from domain.model import Caller, utc_iso
-from persistence.audit import AuditQuery
-from persistence.db import UnitOfWork
-
-
-@dataclass(frozen=True, slots=True)
-class AuditFilters:
-    actor_id: UUID | None = None
-    patient_id: UUID | None = None
-    action: str | None = None
-    resource_type: str | None = None
-    resource_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    cursor: str | None = None
-    limit: int = 50
+from domain.model import Caller
+from domain.ports import Transactions
+from domain.queries import AuditQuery
 
 
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": str(row["id"]),
-        "at": utc_iso(row["at"]),
-        "actor_id": str(row["actor_id"]) if row["actor_id"] else None,
+        "at": row["at"],
+        "actor_id": row["actor_id"],
         "actor_role": row["actor_role"],
         "client_address": row["client_address"],
         "user_agent": row["user_agent"],
@@ -39,7 +25,7 @@ def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "action": row["action"],
         "resource_type": row["resource_type"],
         "resource_id": row["resource_id"],
-        "patient_ids": [str(p) for p in row["patient_ids"]],
+        "patient_ids": row["patient_ids"],
         "outcome": row["outcome"],
         "reason": row["reason"],
     }
@@ -53,25 +39,17 @@ KEYSET = paging.Keyset(
 
 
 async def search(
-    uow: UnitOfWork, caller: Caller, filters: AuditFilters, cursors: paging.Cursors
+    tx: Transactions,
+    caller: Caller,
+    query: AuditQuery,
+    cursor: str | None,
+    cursors: paging.Cursors,
 ) -> dict[str, Any]:
-    """Newest first. Reading the trail is itself audited."""
-    uow.audit.record("audit.search", "audit_event")
-    query = AuditQuery(
-        actor_id=filters.actor_id,
-        patient_id=filters.patient_id,
-        action=filters.action,
-        resource_type=filters.resource_type,
-        resource_id=filters.resource_id,
-        since=filters.since,
-        until=filters.until,
-        before=cursors.after(KEYSET, caller.id, filters.cursor),
-        limit=filters.limit + 1,
-    )
-    rows = await uow.audit_log.find(query)
-    items, next_cursor = cursors.page(KEYSET, caller.id, rows, filters.limit)
-    return {
-        "items": [to_json(row) for row in items],
-        "next_cursor": next_cursor,
-        "limit": filters.limit,
-    }
+    """Newest first, narrowed by the filters of ``query``. Reading the trail is itself
+    audited."""
+    async with tx.unit_of_work() as uow:
+        uow.audit.record("audit.search", "audit_event")
+        page = replace(query, after=cursors.after(KEYSET, caller.id, cursor), limit=query.limit + 1)
+        rows = await uow.audit_log.find(page)
+        _, reply = cursors.reply(KEYSET, caller.id, rows, query.limit, to_json)
+        return reply

@@ -13,9 +13,9 @@ from domain.credentials import (
     hash_refresh_token,
     new_refresh_token,
 )
-from domain.errors import TooManyRequests, Unauthenticated
+from domain.errors import Conflict, TooManyRequests, Unauthenticated
 from domain.model import Role, TokenPair, User
-from persistence.db import UnitOfWork
+from domain.ports import EmailTaken, KeyState, Transactions, UnitOfWork
 
 BAD_CREDENTIALS = "The email or password is incorrect."
 BAD_REFRESH = "The refresh token is invalid, expired or already used."
@@ -23,17 +23,15 @@ THROTTLED = "Too many failed sign-ins; try again later."
 SIGN_UPS_THROTTLED = "Too many sign-ups from this address; try again later."
 
 
+EMAIL_TAKEN = "A user with this email already exists."
+
+
+def email_taken() -> Conflict:
+    return Conflict(EMAIL_TAKEN)
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
-
-
-@dataclass(frozen=True, slots=True)
-class KeyState:
-    """One throttle counter as the database holds it now."""
-
-    failures: int  # in the open window (attempts, for sign-ups)
-    blocked_for: int  # seconds until the key's delay ends; 0: none
-    window_left: int  # seconds until its window ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,108 +112,120 @@ class AuthService:
     def check_password(self, password: str) -> None:
         check_policy(password, self.min_password_length)
 
-    async def admit_sign_up(self, uow: UnitOfWork, address: str | None) -> None:
+    async def admit_sign_up(self, tx: Transactions, address: str | None) -> None:
         """Count a sign-up attempt from ``address`` (each costs a bcrypt hash), committed
         whatever the sign-up then does; over the limit, 429 until the window ends."""
         if not address:
             return
-        counted = await uow.login_throttle.count_failure(
-            [f"sign-up:{address}"], self.throttle.window_seconds
-        )
-        state = next(iter(counted.values()))
-        if state.failures > self.throttle.sign_ups_per_address:
-            uow.audit.record("auth.register", "user", success_status=201)
-            uow.audit.fail(429, "sign-ups throttled for this address")
+        async with tx.unit_of_work() as uow:
+            counted = await uow.login_throttle.count_failure(
+                [f"sign-up:{address}"], self.throttle.window_seconds
+            )
+            state = next(iter(counted.values()))
+            if state.failures > self.throttle.sign_ups_per_address:
+                uow.audit.record("auth.register", "user", success_status=201)
+                uow.audit.fail(429, "sign-ups throttled for this address")
+                await uow.commit()
+                raise TooManyRequests(SIGN_UPS_THROTTLED, retry_after=state.window_left)
             await uow.commit()
-            raise TooManyRequests(SIGN_UPS_THROTTLED, retry_after=state.window_left)
-        await uow.commit()
 
-    async def register(self, uow: UnitOfWork, *, email: str, password: str, full_name: str) -> User:
+    async def register(
+        self, tx: Transactions, *, email: str, password: str, full_name: str
+    ) -> User:
         """Anyone may sign up, always as a patient; roles are granted by an admin."""
-        uow.audit.record("auth.register", "user", success_status=201)
-        self.check_password(password)
-        password_hash = await self.hasher.hash(password)
-        user = await uow.users.add(
-            email=normalise_email(email),
-            password_hash=password_hash,
-            full_name=full_name.strip(),
-            role=Role.PATIENT,
-        )
-        uow.audit.identify(user.id, user.role.value)
-        uow.audit.concerns(user.id)
-        await uow.commit()
-        return user
+        async with tx.unit_of_work() as uow:
+            uow.audit.record("auth.register", "user", success_status=201)
+            self.check_password(password)
+            password_hash = await self.hasher.hash(password)
+            try:
+                user = await uow.users.add(
+                    email=normalise_email(email),
+                    password_hash=password_hash,
+                    full_name=full_name.strip(),
+                    role=Role.PATIENT,
+                )
+            except EmailTaken:
+                raise email_taken() from None
+            uow.audit.identify(user.id, user.role.value)
+            uow.audit.concerns(user.id)
+            await uow.commit()
+            return user
 
     async def login(
-        self, uow: UnitOfWork, *, email: str, password: str, address: str | None = None
+        self, tx: Transactions, *, email: str, password: str, address: str | None = None
     ) -> TokenPair:
-        email = normalise_email(email)
-        uow.audit.record("auth.login", "account", email)
-        throttle = self.throttle
-        keys = throttle.keys(email, address)
-        states = await uow.login_throttle.state(keys.all, throttle.window_seconds)
-        retry_after = throttle.wait_before_check(keys, states)
-        if retry_after > 0:
-            raise TooManyRequests(THROTTLED, retry_after=retry_after)
-        found = await uow.users.get_with_password_hash(email)
-        user, stored_hash = found if found else (None, None)
-        # Same bcrypt work whether or not the email exists: no timing oracle.
-        valid = await self.hasher.verify(password, stored_hash)
-        if not valid or user is None or not user.active:
-            # The failure must count although the request fails: commit, then refuse.
-            await uow.login_throttle.count_failure(
-                keys.all,
-                throttle.window_seconds,
-                delayed=throttle.delayed(keys),
-                first_delay=throttle.first_delay,
+        async with tx.unit_of_work() as uow:
+            email = normalise_email(email)
+            uow.audit.record("auth.login", "account", email)
+            throttle = self.throttle
+            keys = throttle.keys(email, address)
+            states = await uow.login_throttle.state(keys.all, throttle.window_seconds)
+            retry_after = throttle.wait_before_check(keys, states)
+            if retry_after > 0:
+                raise TooManyRequests(THROTTLED, retry_after=retry_after)
+            found = await uow.users.get_with_password_hash(email)
+            user, stored_hash = found if found else (None, None)
+            # Same bcrypt work whether or not the email exists: no timing oracle.
+            valid = await self.hasher.verify(password, stored_hash)
+            if not valid or user is None or not user.active:
+                # The failure must count although the request fails: commit, then refuse.
+                await uow.login_throttle.count_failure(
+                    keys.all,
+                    throttle.window_seconds,
+                    delayed=throttle.delayed(keys),
+                    first_delay=throttle.first_delay,
+                )
+                address_wait = throttle.address_throttled(keys, states)
+                status = 429 if address_wait else 401
+                uow.audit.fail(status, "bad credentials" if not valid else "inactive account")
+                await uow.commit()
+                if address_wait:
+                    raise TooManyRequests(THROTTLED, retry_after=address_wait)
+                raise Unauthenticated(BAD_CREDENTIALS)
+            await uow.login_throttle.forget([key for key in (keys.account, keys.pair) if key])
+            uow.audit.identify(user.id, user.role.value)
+            session_id, expires_at = await uow.refresh_tokens.start_session(
+                user.id, self.refresh_ttl
             )
-            address_wait = throttle.address_throttled(keys, states)
-            status = 429 if address_wait else 401
-            uow.audit.fail(status, "bad credentials" if not valid else "inactive account")
+            pair = await self._issue(uow, user, session_id, expires_at)
             await uow.commit()
-            if address_wait:
-                raise TooManyRequests(THROTTLED, retry_after=address_wait)
-            raise Unauthenticated(BAD_CREDENTIALS)
-        await uow.login_throttle.forget([key for key in (keys.account, keys.pair) if key])
-        uow.audit.identify(user.id, user.role.value)
-        session_id, expires_at = await uow.refresh_tokens.start_session(user.id, self.refresh_ttl)
-        pair = await self._issue(uow, user, session_id, expires_at)
-        await uow.commit()
-        return pair
+            return pair
 
-    async def refresh(self, uow: UnitOfWork, *, refresh_token: str) -> TokenPair:
-        event = uow.audit.record("auth.refresh", "session")
-        stored = await uow.refresh_tokens.lock(hash_refresh_token(refresh_token))
-        if stored is None or stored.revoked:
-            raise Unauthenticated(BAD_REFRESH)
-        event.resource_id = str(stored.family_id)
-        uow.audit.identify(stored.user_id, None)
-        if stored.spent:
-            # A spent token presented again means it was copied: end the whole sign-in.
-            await uow.refresh_tokens.revoke_family(stored.family_id)
-            event.action = "auth.refresh.reuse"
-            uow.audit.fail(401, "spent refresh token reused; session revoked")
-            await uow.commit()
-            raise Unauthenticated(BAD_REFRESH)
-        if stored.now >= stored.expires_at:
-            raise Unauthenticated(BAD_REFRESH)
-        user = await uow.users.get(stored.user_id)
-        if user is None or not user.active:
-            raise Unauthenticated(BAD_REFRESH)
-        uow.audit.identify(user.id, user.role.value)
-        await uow.refresh_tokens.mark_spent(stored.id)
-        pair = await self._issue(uow, user, stored.family_id, stored.family_expires_at)
-        await uow.commit()
-        return pair
-
-    async def log_out(self, uow: UnitOfWork, *, refresh_token: str, user_id: UUID) -> None:
-        """End the sign-in the refresh token belongs to, if it is the caller's."""
-        event = uow.audit.record("auth.logout", "session", success_status=204)
-        stored = await uow.refresh_tokens.lock(hash_refresh_token(refresh_token))
-        if stored is not None and stored.user_id == user_id:
+    async def refresh(self, tx: Transactions, *, refresh_token: str) -> TokenPair:
+        async with tx.unit_of_work() as uow:
+            event = uow.audit.record("auth.refresh", "session")
+            stored = await uow.refresh_tokens.lock(hash_refresh_token(refresh_token))
+            if stored is None or stored.revoked:
+                raise Unauthenticated(BAD_REFRESH)
             event.resource_id = str(stored.family_id)
-            await uow.refresh_tokens.revoke_family(stored.family_id)
+            uow.audit.identify(stored.user_id, None)
+            if stored.spent:
+                # A spent token presented again means it was copied: end the whole sign-in.
+                await uow.refresh_tokens.revoke_family(stored.family_id)
+                event.action = "auth.refresh.reuse"
+                uow.audit.fail(401, "spent refresh token reused; session revoked")
+                await uow.commit()
+                raise Unauthenticated(BAD_REFRESH)
+            if stored.now >= stored.expires_at:
+                raise Unauthenticated(BAD_REFRESH)
+            user = await uow.users.get(stored.user_id)
+            if user is None or not user.active:
+                raise Unauthenticated(BAD_REFRESH)
+            uow.audit.identify(user.id, user.role.value)
+            await uow.refresh_tokens.mark_spent(stored.id)
+            pair = await self._issue(uow, user, stored.family_id, stored.family_expires_at)
             await uow.commit()
+            return pair
+
+    async def log_out(self, tx: Transactions, *, refresh_token: str, user_id: UUID) -> None:
+        """End the sign-in the refresh token belongs to, if it is the caller's."""
+        async with tx.unit_of_work() as uow:
+            event = uow.audit.record("auth.logout", "session", success_status=204)
+            stored = await uow.refresh_tokens.lock(hash_refresh_token(refresh_token))
+            if stored is not None and stored.user_id == user_id:
+                event.resource_id = str(stored.family_id)
+                await uow.refresh_tokens.revoke_family(stored.family_id)
+                await uow.commit()
 
     async def revoke_sessions(self, uow: UnitOfWork, user_id: UUID) -> None:
         """End every sign-in of a user (the caller commits)."""

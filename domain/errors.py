@@ -85,3 +85,24 @@ class ServiceUnavailable(DomainError):
 
 class GatewayTimeout(DomainError):
     status, title = 504, "Gateway Timeout"
+
+
+# What the store raises that is not a rule's refusal: not DomainErrors (no status of their
+# own here), answered as outages by ``service.problems`` unless a use case handles them.
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached in time; the request may be retried later."""
+
+
+class Contention(DatabaseUnavailable):
+    """The database aborted the transaction to break a deadlock (or a serialization conflict)
+    with a concurrent one; run again, it may well succeed. A use case that expects such races
+    retries; elsewhere it is answered like an outage (503, retry later)."""
+
+
+def database_unreachable() -> ServiceUnavailable:
+    """The one reply to a database outage, wherever it is noticed."""
+    return ServiceUnavailable(
+        "The database is not reachable right now; please retry shortly.", retry_after=2
+    )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -25,9 +25,9 @@ from uuid import UUID
 from domain import inference_rules as rules
 from domain import paging
 from domain.errors import NotFound, TooManyRequests, UnprocessableRequest
-from domain.model import Caller, Role, utc_iso
-from persistence.db import UnitOfWork
-from persistence.inference_records import RecordQuery
+from domain.model import Caller, Role
+from domain.ports import Transactions, UnitOfWork
+from domain.queries import RecordQuery
 
 RATE_WINDOW_SECONDS = 60
 # Error classes of our own, beside the ML client's kinds: the request was cancelled before the ML
@@ -65,7 +65,7 @@ class Predictor(Protocol):
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
     latency = row["latency_ms"]
     return {
-        "id": str(row["id"]),
+        "id": row["id"],
         "model": row["model_name"],
         "model_version": row["model_version"],
         "status": row["status"],
@@ -73,17 +73,13 @@ def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "error_class": row["error_class"],
         "upstream_status": row["upstream_status"],
         "input_sha256": row["input_sha256"],
-        "patient_id": _text(row["patient_id"]),
-        "appointment_id": _text(row["appointment_id"]),
-        "requested_by": str(row["requested_by"]),
-        "requested_at": utc_iso(row["requested_at"]),
-        "completed_at": utc_iso(row["completed_at"]) if row["completed_at"] else None,
+        "patient_id": row["patient_id"],
+        "appointment_id": row["appointment_id"],
+        "requested_by": row["requested_by"],
+        "requested_at": row["requested_at"],
+        "completed_at": row["completed_at"],
         "latency_ms": None if latency is None else float(latency),
     }
-
-
-def _text(value: UUID | None) -> str | None:
-    return None if value is None else str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +100,7 @@ class InferenceRequest:
 
 
 async def run(
-    new_uow: NewUnitOfWork,
+    tx: Transactions,
     predictor: Predictor,
     caller: Caller,
     request: InferenceRequest,
@@ -114,6 +110,7 @@ async def run(
 ) -> dict[str, Any]:
     """Predict and record; the reply is the settled record (201), or the predictor's answer to
     the failure once the failure is on record."""
+    new_uow = tx.unit_of_work
     record_id, patient_id = await _admit(new_uow, caller, request, predictor, rate_per_minute)
     settled = _Settler(new_uow, record_id, patient_id, time.monotonic())
     try:
@@ -257,22 +254,15 @@ class _Settler:
         )
 
 
-async def get(uow: UnitOfWork, caller: Caller, record_id: UUID) -> dict[str, Any]:
-    uow.audit.record("inference.read", "inference", record_id)
-    row = await uow.inference_records.get(record_id)
-    if row is not None and row["patient_id"] is not None:
-        uow.audit.concerns(row["patient_id"])
-    if row is None or not rules.can_see(caller, row["requested_by"]):
-        raise rules.not_found()
-    return to_json(row)
-
-
-@dataclass(frozen=True, slots=True)
-class Search:
-    model: str | None = None
-    patient_id: UUID | None = None
-    cursor: str | None = None
-    limit: int = 20
+async def get(tx: Transactions, caller: Caller, record_id: UUID) -> dict[str, Any]:
+    async with tx.unit_of_work() as uow:
+        uow.audit.record("inference.read", "inference", record_id)
+        row = await uow.inference_records.get(record_id)
+        if row is not None and row["patient_id"] is not None:
+            uow.audit.concerns(row["patient_id"])
+        if row is None or not rules.can_see(caller, row["requested_by"]):
+            raise rules.not_found()
+        return to_json(row)
 
 
 KEYSET = paging.Keyset(
@@ -283,22 +273,22 @@ KEYSET = paging.Keyset(
 
 
 async def search(
-    uow: UnitOfWork, caller: Caller, search: Search, cursors: paging.Cursors
+    tx: Transactions,
+    caller: Caller,
+    query: RecordQuery,
+    cursor: str | None,
+    cursors: paging.Cursors,
 ) -> dict[str, Any]:
-    """One page of the records the caller may see, newest first."""
-    uow.audit.record("inference.search", "inference")
-    query = RecordQuery(
-        scope_requested_by=None if caller.is_admin else caller.id,
-        model_name=search.model,
-        patient_id=search.patient_id,
-        after=cursors.after(KEYSET, caller.id, search.cursor),
-        limit=search.limit + 1,  # one more tells whether there is a next page
-    )
-    rows = await uow.inference_records.find(query)
-    items, next_cursor = cursors.page(KEYSET, caller.id, rows, search.limit)
-    uow.audit.concerns(*(row["patient_id"] for row in items if row["patient_id"] is not None))
-    return {
-        "items": [to_json(row) for row in items],
-        "next_cursor": next_cursor,
-        "limit": search.limit,
-    }
+    """One page of the records the caller may see, newest first, narrowed by ``query``."""
+    async with tx.unit_of_work() as uow:
+        uow.audit.record("inference.search", "inference")
+        scoped = replace(
+            query,
+            scope_requested_by=None if caller.is_admin else caller.id,
+            after=cursors.after(KEYSET, caller.id, cursor),
+            limit=query.limit + 1,  # one more tells whether there is a next page
+        )
+        rows = await uow.inference_records.find(scoped)
+        items, page = cursors.reply(KEYSET, caller.id, rows, query.limit, to_json)
+        uow.audit.concerns(*(row["patient_id"] for row in items if row["patient_id"] is not None))
+        return page

@@ -11,7 +11,8 @@ from uuid import UUID
 import orjson
 
 # How the API writes JSON, here and in ``service.jsonifier``: UTC timestamps end in ``Z`` like
-# ``utc_iso``'s, so a reply may carry a row's ``datetime`` and ``UUID`` values unformatted.
+# ``utc_iso``'s. Every ``to_json`` of a reply follows one convention: ids and timestamps stay
+# ``UUID`` and UTC ``datetime``, and the jsonifier writes them (in C, as the API spells them).
 JSON_OPTIONS = orjson.OPT_UTC_Z
 
 
@@ -57,20 +58,20 @@ class User:
     def to_json(self) -> dict[str, Any]:
         """The full profile: for the user themself and for admins."""
         return {
-            "id": str(self.id),
+            "id": self.id,
             "email": self.email,
             "full_name": self.full_name,
             "role": self.role.value,
             "specialty": self.specialty,
             "active": self.active,
-            "created_at": utc_iso(self.created_at),
-            "updated_at": utc_iso(self.updated_at),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
         }
 
     def to_public_json(self) -> dict[str, Any]:
         """What any signed-in user may see of a doctor (or a doctor of their patient)."""
         return {
-            "id": str(self.id),
+            "id": self.id,
             "full_name": self.full_name,
             "role": self.role.value,
             "specialty": self.specialty,

@@ -74,6 +74,23 @@ class Cursors:
             return items, None
         return items, self.issue(keyset.listing, caller, *keyset.key_of(items[-1]))
 
+    def reply(
+        self,
+        keyset: Keyset[Any],
+        caller: UUID,
+        rows: Sequence[Row],
+        limit: int,
+        render: Callable[[Row], Any],
+    ) -> tuple[Sequence[Row], dict[str, Any]]:
+        """``page``, and the reply every list gives: its items as ``render`` shows them, the
+        next page's cursor and the limit. The rows of the page come too (for the audit)."""
+        items, next_cursor = self.page(keyset, caller, rows, limit)
+        return items, {
+            "items": [render(row) for row in items],
+            "next_cursor": next_cursor,
+            "limit": limit,
+        }
+
     def issue(self, listing: str, caller: UUID, *values: Any) -> str:
         """A cursor for ``listing`` and ``caller`` carrying ``values`` (the sort key)."""
         payload = orjson.dumps(values)

@@ -6,8 +6,9 @@ from typing import Any
 from uuid import UUID
 
 from domain import appointments
-from domain.appointments import Booking, Search, etag, parse_time
-from handlers.context import JSON, caller, cursors, header, single_read, unit_of_work
+from domain.appointments import Booking, etag, parse_time
+from domain.queries import AppointmentQuery
+from handlers.context import JSON, caller, cursors, header, transactions
 
 Reply = tuple[dict[str, Any] | None, int, dict[str, str]]
 
@@ -18,32 +19,32 @@ def _headers(body: dict[str, Any], **extra: str) -> dict[str, str]:
 
 async def list_appointments(token_info: dict[str, Any], limit: int, **query: Any) -> Reply:
     """The caller's appointments, filtered, one page at a time."""
-    search = Search(
+    filters = AppointmentQuery(
         doctor_id=UUID(query["doctor_id"]) if query.get("doctor_id") else None,
         patient_id=UUID(query["patient_id"]) if query.get("patient_id") else None,
         statuses=tuple(query.get("status") or ()),
         window_from=parse_time(query["from"]) if query.get("from") else None,
         window_to=parse_time(query["to"]) if query.get("to") else None,
+        created_after=parse_time(query["created_after"]) if query.get("created_after") else None,
         descending=query.get("sort") == "-start_at",
-        cursor=query.get("cursor"),
         limit=limit,
     )
-    async with single_read(token_info) as uow:
-        page = await appointments.search(uow, caller(token_info), search, cursors())
+    page = await appointments.search(
+        transactions(token_info), caller(token_info), filters, query.get("cursor"), cursors()
+    )
     return page, 200, JSON
 
 
 async def create_appointment(body: dict[str, Any], token_info: dict[str, Any]) -> Reply:
     """Book an appointment."""
     key = header("idempotency-key")
-    async with unit_of_work(token_info) as uow:
-        created = await appointments.book(
-            uow,
-            caller(token_info),
-            Booking.from_body(body),
-            idempotency_key=key,
-            request_body=body,
-        )
+    created = await appointments.book(
+        transactions(token_info),
+        caller(token_info),
+        Booking.from_body(body),
+        idempotency_key=key,
+        request_body=body,
+    )
     extra = {"Location": f"/appointments/{created.body['id']}"}
     if created.replayed:
         extra["Idempotent-Replayed"] = "true"
@@ -52,8 +53,9 @@ async def create_appointment(body: dict[str, Any], token_info: dict[str, Any]) -
 
 async def get_appointment(appointment_id: str, token_info: dict[str, Any]) -> Reply:
     """One appointment the caller may see."""
-    async with single_read(token_info) as uow:
-        body = await appointments.get(uow, caller(token_info), UUID(appointment_id))
+    body = await appointments.get(
+        transactions(token_info), caller(token_info), UUID(appointment_id)
+    )
     return body, 200, _headers(body)
 
 
@@ -61,19 +63,17 @@ async def update_appointment(
     appointment_id: str, body: dict[str, Any], token_info: dict[str, Any]
 ) -> Reply:
     """Reschedule, edit, or move through the lifecycle; needs If-Match."""
-    async with unit_of_work(token_info) as uow:
-        updated = await appointments.update(
-            uow,
-            caller(token_info),
-            UUID(appointment_id),
-            body,
-            header("if-match"),
-        )
+    updated = await appointments.update(
+        transactions(token_info),
+        caller(token_info),
+        UUID(appointment_id),
+        body,
+        header("if-match"),
+    )
     return updated, 200, _headers(updated)
 
 
 async def delete_appointment(appointment_id: str, token_info: dict[str, Any]) -> Reply:
     """Hide an appointment and free its slot."""
-    async with unit_of_work(token_info) as uow:
-        await appointments.delete(uow, caller(token_info), UUID(appointment_id))
+    await appointments.delete(transactions(token_info), caller(token_info), UUID(appointment_id))
     return None, 204, {}

@@ -1,34 +1,79 @@
-"""What a handler needs from the running app: the runtime, the caller, a unit of work that
-knows who is asking and from where (for the audit trail)."""
+"""What a handler needs from the request and the running app, and nothing more.
+
+The composition root (``service``) depends on this module, not the other way round: it puts
+the request's ASGI scope in ``REQUEST_SCOPE`` and, under ``SERVICES_KEY``, an object that
+provides ``Services`` (``service.runtime.Runtime``). Handlers reach the domain's use cases with
+what this module hands them; they never import ``service`` or ``persistence``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, Protocol
 
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
 from domain.audit import RequestContext
+from domain.auth import AuthService
+from domain.inference import Predictor
 from domain.model import Caller
 from domain.paging import Cursors
-from persistence.db import UnitOfWork
-from service.observability import REQUEST_ID_KEY
-from service.runtime import REQUEST_SCOPE, Runtime, from_scope
+from domain.ports import Transactions
 
 JSON = {"Content-Type": "application/json"}
+
+REQUEST_SCOPE: ContextVar[Scope] = ContextVar("medai.request_scope")
+"""The scope of the request being handled (set by the app's runtime middleware): handlers read
+headers, the client address and the services from it."""
+
+SERVICES_KEY = "medai.runtime"
+"""Where the scope holds the app's ``Services``."""
+
+REQUEST_ID_KEY = "medai.request_id"
+"""Where the scope holds the request id the observability middleware gave the request."""
+
+
+class Services(Protocol):
+    """What the running app provides to handlers."""
+
+    @property
+    def auth(self) -> AuthService: ...
+    @property
+    def predictor(self) -> Predictor: ...
+    @property
+    def cursors(self) -> Cursors:
+        """Signs and checks the cursors of every list."""
+        ...
+
+    @property
+    def inference_rate_per_minute(self) -> int: ...
+
+    def transactions(self, context: RequestContext) -> Transactions:
+        """Units of work whose audit events carry ``context``."""
+        ...
+
+    async def readiness(self) -> dict[str, str]:
+        """The checks that passed; ``ServiceUnavailable`` when one fails."""
+        ...
+
+    async def ml_health(self, request_id: str | None) -> dict[str, Any]:
+        """The ML service's readiness, models and breaker."""
+        ...
 
 
 def _scope() -> Scope:
     return REQUEST_SCOPE.get()
 
 
-def runtime() -> Runtime:
-    return from_scope(_scope())
+def services() -> Services:
+    found: Services = _scope()[SERVICES_KEY]
+    return found
 
 
 def cursors() -> Cursors:
     """Signs and checks the cursors of every list."""
-    return runtime().cursors
+    return services().cursors
 
 
 def header(name: str) -> str | None:
@@ -64,11 +109,7 @@ def request_context(token_info: dict[str, Any] | None = None) -> RequestContext:
     )
 
 
-def unit_of_work(token_info: dict[str, Any] | None = None) -> UnitOfWork:
-    """A unit of work for this request, its audit events attributed to the caller."""
-    return runtime().database.unit_of_work(request_context(token_info))
-
-
-def single_read(token_info: dict[str, Any]) -> UnitOfWork:
-    """The same for a use case that reads with one statement (``Database.single_read``)."""
-    return runtime().database.single_read(request_context(token_info))
+def transactions(token_info: dict[str, Any] | None = None) -> Transactions:
+    """The units of work of this request, its audit events attributed to the caller; the use
+    case decides which kind it opens."""
+    return services().transactions(request_context(token_info))

@@ -6,21 +6,22 @@ from typing import Any
 from uuid import UUID
 
 from domain import inference
-from domain.inference import InferenceRequest, Search
-from handlers.context import JSON, caller, cursors, request_id, runtime, unit_of_work
+from domain.inference import InferenceRequest
+from domain.queries import RecordQuery
+from handlers.context import JSON, caller, cursors, request_id, services, transactions
 
 Reply = tuple[dict[str, Any], int, dict[str, str]]
 
 
 async def run_inference(body: dict[str, Any], token_info: dict[str, Any]) -> Reply:
     """Predict, and keep the prediction on record."""
-    rt = runtime()
+    app = services()
     record = await inference.run(
-        lambda: unit_of_work(token_info),
-        rt.predictor,
+        transactions(token_info),
+        app.predictor,
         caller(token_info),
         InferenceRequest.from_body(body),
-        rate_per_minute=rt.settings.inference_rate_per_minute,
+        rate_per_minute=app.inference_rate_per_minute,
         request_id=request_id(),
     )
     return record, 201, {**JSON, "Location": f"/inference/{record['id']}"}
@@ -28,25 +29,24 @@ async def run_inference(body: dict[str, Any], token_info: dict[str, Any]) -> Rep
 
 async def get_inference(inference_id: str, token_info: dict[str, Any]) -> Reply:
     """One inference record the caller may see."""
-    async with unit_of_work(token_info) as uow:
-        record = await inference.get(uow, caller(token_info), UUID(inference_id))
+    record = await inference.get(transactions(token_info), caller(token_info), UUID(inference_id))
     return record, 200, JSON
 
 
 async def list_inferences(token_info: dict[str, Any], limit: int, **query: Any) -> Reply:
     """The caller's inference records, newest first, one page at a time."""
-    search = Search(
-        model=query.get("model"),
+    filters = RecordQuery(
+        model_name=query.get("model"),
         patient_id=UUID(query["patient_id"]) if query.get("patient_id") else None,
-        cursor=query.get("cursor"),
         limit=limit,
     )
-    async with unit_of_work(token_info) as uow:
-        page = await inference.search(uow, caller(token_info), search, cursors())
+    page = await inference.search(
+        transactions(token_info), caller(token_info), filters, query.get("cursor"), cursors()
+    )
     return page, 200, JSON
 
 
 async def check_inference_health(token_info: dict[str, Any]) -> Reply:
     """The ML service's readiness, models and breaker; 200 even when it is down."""
-    report = await runtime().predictor.health(request_id())
+    report = await services().ml_health(request_id())
     return report, 200, JSON

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from domain import users
 from domain.model import Role
-from handlers.context import JSON, caller, runtime, unit_of_work
+from handlers.context import JSON, caller, services, transactions
 
 Reply = tuple[dict[str, Any], int, dict[str, str]]
 
@@ -15,8 +15,7 @@ Reply = tuple[dict[str, Any], int, dict[str, str]]
 async def get_current_user(token_info: dict[str, Any]) -> Reply:
     """The signed-in user's own profile."""
     me = caller(token_info)
-    async with unit_of_work(token_info) as uow:
-        visible = await users.get(uow, me, me.id)
+    visible = await users.get(transactions(token_info), me, me.id)
     return visible.to_json(), 200, JSON
 
 
@@ -28,29 +27,27 @@ async def list_users(
     q: str | None = None,
 ) -> Reply:
     """Find doctors (everyone) or list all users (admins)."""
-    async with unit_of_work(token_info) as uow:
-        found, total = await users.search(
-            uow,
-            caller(token_info),
-            role=Role(role) if role else None,
-            query=q,
-            limit=limit,
-            offset=offset,
-        )
+    found, total = await users.search(
+        transactions(token_info),
+        caller(token_info),
+        role=Role(role) if role else None,
+        query=q,
+        limit=limit,
+        offset=offset,
+    )
     page = {"items": [v.to_json() for v in found], "total": total, "limit": limit, "offset": offset}
     return page, 200, JSON
 
 
 async def get_user(user_id: str, token_info: dict[str, Any]) -> Reply:
     """A user's profile, full or public."""
-    async with unit_of_work(token_info) as uow:
-        visible = await users.get(uow, caller(token_info), UUID(user_id))
+    visible = await users.get(transactions(token_info), caller(token_info), UUID(user_id))
     return visible.to_json(), 200, JSON
 
 
 async def update_user(user_id: str, body: dict[str, Any], token_info: dict[str, Any]) -> Reply:
     """Change a profile or an account."""
-    rt = runtime()
-    async with unit_of_work(token_info) as uow:
-        visible = await users.update(uow, rt.auth, caller(token_info), UUID(user_id), body)
+    visible = await users.update(
+        transactions(token_info), services().auth, caller(token_info), UUID(user_id), body
+    )
     return visible.to_json(), 200, JSON

@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -27,6 +25,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import ColumnElement
 
+from domain.ports import SlotTaken
+from domain.queries import AppointmentQuery
+from persistence.executor import Executor
+from persistence.listing import Listing
 from persistence.schema import (
     MAX_DURATION_HOURS,
     SLOT_HOLDING_STATUSES,
@@ -38,7 +40,6 @@ from persistence.sql import Sql
 if TYPE_CHECKING:
     from psycopg.rows import DictRow
 
-    from persistence.db import UnitOfWork
 
 _a = appointments
 _doctor = users.alias("doctor")
@@ -70,106 +71,51 @@ _SLOT_HOLDING = text(
 )
 
 
-class SlotTaken(Exception):
-    """The exclusion constraint refused the times; ``party`` is "doctor" or "patient"."""
-
-    def __init__(self, party: str) -> None:
-        super().__init__(party)
-        self.party = party
-
-
-@dataclass(frozen=True, slots=True)
-class ListQuery:
-    """A caller-scoped list request. ``scope_*`` come from who is asking, the rest from the
-    client's filters; both apply, so a filter can only narrow what the caller may see."""
-
-    scope_patient_id: UUID | None = None
-    scope_doctor_id: UUID | None = None
-    doctor_id: UUID | None = None
-    patient_id: UUID | None = None
-    statuses: tuple[str, ...] = ()
-    window_from: datetime | None = None
-    window_to: datetime | None = None
-    descending: bool = False
-    after: tuple[datetime, UUID] | None = None
-    limit: int = 20
-
-    def shape(self) -> tuple[bool, ...]:
-        return (
-            self.scope_patient_id is not None,
-            self.scope_doctor_id is not None,
-            self.doctor_id is not None,
-            self.patient_id is not None,
-            bool(self.statuses),
-            self.window_from is not None,
-            self.window_to is not None,
-            self.descending,
-            self.after is not None,
-        )
-
-    def params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {"limit": self.limit}
-        for name in ("scope_patient_id", "scope_doctor_id", "doctor_id", "patient_id"):
-            value = getattr(self, name)
-            if value is not None:
-                params[name] = value
-        if self.statuses:
-            params["statuses"] = list(self.statuses)
-        if self.window_from is not None:
-            params["window_from"] = self.window_from
-            params["earliest_start"] = self.window_from - timedelta(hours=MAX_DURATION_HOURS)
-        if self.window_to is not None:
-            params["window_to"] = self.window_to
-        if self.after is not None:
-            params["after_start"], params["after_id"] = self.after
-        return params
-
-
-@lru_cache(maxsize=1024)
-def _list_sql(shape: tuple[bool, ...]) -> Sql:
-    """One compiled statement per combination of filters (at most 2^9, a few in practice)."""
-    (
-        scope_patient,
-        scope_doctor,
-        doctor,
-        patient,
-        statuses,
-        window_from,
-        window_to,
-        desc,
-        after,
-    ) = shape
-    where: list[ColumnElement[bool]] = [_LIVE]
-    if scope_patient:
-        where.append(_a.c.patient_id == bindparam("scope_patient_id"))
-    if scope_doctor:
-        where.append(_a.c.doctor_id == bindparam("scope_doctor_id"))
-    if doctor:
-        where.append(_a.c.doctor_id == bindparam("doctor_id"))
-    if patient:
-        where.append(_a.c.patient_id == bindparam("patient_id"))
-    if statuses:
-        where.append(_a.c.status == func.any(bindparam("statuses")))
-    if window_from:
-        # Overlapping [from, to): end_at > from. Appointments last at most 8 hours, so also
-        # start_at > from - 8h: a bound on the indexed column turns this into a range scan.
-        where.append(_a.c.end_at > bindparam("window_from"))
-        where.append(_a.c.start_at > bindparam("earliest_start"))
-    if window_to:
-        where.append(_a.c.start_at < bindparam("window_to"))
-    key = tuple_(_a.c.start_at, _a.c.id)
-    cursor = tuple_(bindparam("after_start"), bindparam("after_id"))
-    if after:
+def _in_order(where: list[ColumnElement[bool]], shape: frozenset[str]) -> Any:
+    desc = "descending" in shape
+    if "after" in shape:
+        key = tuple_(_a.c.start_at, _a.c.id)
+        cursor = tuple_(bindparam("after_start"), bindparam("after_id"))
         where.append(key < cursor if desc else key > cursor)
     order = (_a.c.start_at.desc(), _a.c.id.desc()) if desc else (_a.c.start_at, _a.c.id)
-    statement = (
+    return (
         select(*COLUMNS)
         .select_from(_WITH_NAMES)
-        .where(*where)
+        .where(_LIVE, *where)
         .order_by(*order)
         .limit(bindparam("limit"))
     )
-    return Sql(statement)
+
+
+_EARLIEST_START = timedelta(hours=MAX_DURATION_HOURS)
+
+LISTING = Listing(
+    AppointmentQuery,
+    {
+        "scope_patient_id": lambda: [_a.c.patient_id == bindparam("scope_patient_id")],
+        "scope_doctor_id": lambda: [_a.c.doctor_id == bindparam("scope_doctor_id")],
+        "doctor_id": lambda: [_a.c.doctor_id == bindparam("doctor_id")],
+        "patient_id": lambda: [_a.c.patient_id == bindparam("patient_id")],
+        "statuses": lambda: [_a.c.status == func.any(bindparam("statuses"))],
+        # Overlapping [from, to): end_at > from. Appointments last at most 8 hours, so also
+        # start_at > from - 8h: a bound on the indexed column turns this into a range scan.
+        "window_from": lambda: [
+            _a.c.end_at > bindparam("window_from"),
+            _a.c.start_at > bindparam("earliest_start"),
+        ],
+        "window_to": lambda: [_a.c.start_at < bindparam("window_to")],
+        "created_after": lambda: [_a.c.created_at > bindparam("created_after")],
+    },
+    _in_order,
+    binders={
+        "window_from": lambda moment: {
+            "window_from": moment,
+            "earliest_start": moment - _EARLIEST_START,
+        },
+        "after": lambda after: {"after_start": after[0], "after_id": after[1]},
+    },
+    cache_size=1024,
+)
 
 
 # Slot locks: a booking or change of time first takes transaction-scoped advisory locks on
@@ -298,8 +244,8 @@ _OVERLAP = {party: _overlap_sql(party) for party in ("doctor", "patient")}
 
 
 class AppointmentRepository:
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
+    def __init__(self, executor: Executor) -> None:
+        self._run = executor
 
     async def add(
         self,
@@ -314,7 +260,7 @@ class AppointmentRepository:
         """Insert a booking once its slot locks are held, and return it as ``get`` would;
         ``SlotTaken`` if the times collide."""
         try:
-            row = await self._uow.fetch_one(
+            row = await self._run.fetch_one(
                 _INSERT,
                 {
                     "patient_id": patient_id,
@@ -332,11 +278,11 @@ class AppointmentRepository:
         return row
 
     async def get(self, appointment_id: UUID) -> DictRow | None:
-        return await self._uow.fetch_one(_GET, {"id": appointment_id})
+        return await self._run.fetch_one(_GET, {"id": appointment_id})
 
     async def lock(self, appointment_id: UUID) -> DictRow | None:
         """The current row, locked until the transaction ends (serialises concurrent PUTs)."""
-        return await self._uow.fetch_one(_LOCK, {"id": appointment_id})
+        return await self._run.fetch_one(_LOCK, {"id": appointment_id})
 
     async def update(
         self,
@@ -359,7 +305,7 @@ class AppointmentRepository:
             .cte("updated")
         )
         try:
-            row = await self._uow.fetch_one(
+            row = await self._run.fetch_one(
                 Sql(statement), {"lock_keys": slot_lock_keys(parties, start_at, end_at)}
             )
         except psycopg.errors.ExclusionViolation as exc:
@@ -368,20 +314,20 @@ class AppointmentRepository:
         return row
 
     async def soft_delete(self, appointment_id: UUID) -> bool:
-        return await self._uow.execute(_SOFT_DELETE, {"id": appointment_id}) == 1
+        return await self._run.execute(_SOFT_DELETE, {"id": appointment_id}) == 1
 
-    async def find(self, query: ListQuery) -> list[DictRow]:
-        return await self._uow.fetch_all(_list_sql(query.shape()), query.params())
+    async def find(self, query: AppointmentQuery) -> list[DictRow]:
+        return await self._run.fetch_all(*LISTING.statement(query))
 
     async def first_overlap(
         self, party: str, party_id: UUID, start_at: datetime, end_at: datetime
     ) -> DictRow | None:
-        return await self._uow.fetch_one(
+        return await self._run.fetch_one(
             _OVERLAP[party], {"party_id": party_id, "start_at": start_at, "end_at": end_at}
         )
 
     async def have_met(self, *, doctor_id: UUID, patient_id: UUID) -> bool:
-        row = await self._uow.fetch_one(
+        row = await self._run.fetch_one(
             _HAVE_MET, {"doctor_id": doctor_id, "patient_id": patient_id}
         )
         return bool(row and next(iter(row.values())))

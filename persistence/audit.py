@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
 from sqlalchemy import bindparam, func, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -15,13 +11,15 @@ from sqlalchemy.sql import ColumnElement
 from sqlalchemy.types import Uuid
 
 from domain.audit import AuditEvent, RequestContext
+from domain.queries import AuditQuery
+from persistence.executor import Executor
+from persistence.listing import Listing
 from persistence.schema import audit_events
 from persistence.sql import Sql
 
 if TYPE_CHECKING:
     from psycopg.rows import DictRow
 
-    from persistence.db import UnitOfWork
 
 _e = audit_events
 _COLUMNS = (
@@ -66,74 +64,38 @@ def _storable(text: str | None) -> str | None:
     return None if text is None else text.replace("\x00", "\ufffd")
 
 
-@dataclass(frozen=True, slots=True)
-class AuditQuery:
-    actor_id: UUID | None = None
-    patient_id: UUID | None = None
-    action: str | None = None
-    resource_type: str | None = None
-    resource_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    before: tuple[datetime, int] | None = None
-    limit: int = 50
-
-    def shape(self) -> tuple[bool, ...]:
-        return tuple(
-            getattr(self, name) is not None
-            for name in (
-                "actor_id",
-                "patient_id",
-                "action",
-                "resource_type",
-                "resource_id",
-                "since",
-                "until",
-                "before",
-            )
-        )
-
-    def params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {"limit": self.limit}
-        for name in ("actor_id", "action", "resource_type", "resource_id", "since", "until"):
-            if getattr(self, name) is not None:
-                params[name] = getattr(self, name)
-        if self.patient_id is not None:
-            params["patient_ids"] = [self.patient_id]
-        if self.before is not None:
-            params["before_at"], params["before_id"] = self.before
-        return params
-
-
-@lru_cache(maxsize=256)
-def _find_sql(shape: tuple[bool, ...]) -> Sql:
-    actor, patient, action, resource_type, resource_id, since, until, before = shape
-    where: list[ColumnElement[bool]] = []
-    if actor:
-        where.append(_e.c.actor_id == bindparam("actor_id"))
-    if patient:
-        where.append(_e.c.patient_ids.contains(bindparam("patient_ids", type_=ARRAY(Uuid))))
-    if action:
-        where.append(_e.c.action == bindparam("action"))
-    if resource_type:
-        where.append(_e.c.resource_type == bindparam("resource_type"))
-    if resource_id:
-        where.append(_e.c.resource_id == bindparam("resource_id"))
-    if since:
-        where.append(_e.c.at >= bindparam("since"))
-    if until:
-        where.append(_e.c.at < bindparam("until"))
-    if before:
+def _newest_first(where: list[ColumnElement[bool]], shape: frozenset[str]) -> Any:
+    if "after" in shape:
         where.append(
             tuple_(_e.c.at, _e.c.id) < tuple_(bindparam("before_at"), bindparam("before_id"))
         )
-    statement = (
+    return (
         select(*_COLUMNS)
         .where(*where)
         .order_by(_e.c.at.desc(), _e.c.id.desc())
         .limit(bindparam("limit"))
     )
-    return Sql(statement)
+
+
+LISTING = Listing(
+    AuditQuery,
+    {
+        "actor_id": lambda: [_e.c.actor_id == bindparam("actor_id")],
+        "patient_id": lambda: [
+            _e.c.patient_ids.contains(bindparam("patient_ids", type_=ARRAY(Uuid)))
+        ],
+        "action": lambda: [_e.c.action == bindparam("action")],
+        "resource_type": lambda: [_e.c.resource_type == bindparam("resource_type")],
+        "resource_id": lambda: [_e.c.resource_id == bindparam("resource_id")],
+        "since": lambda: [_e.c.at >= bindparam("since")],
+        "until": lambda: [_e.c.at < bindparam("until")],
+    },
+    _newest_first,
+    binders={
+        "patient_id": lambda patient_id: {"patient_ids": [patient_id]},
+        "after": lambda after: {"before_at": after[0], "before_id": after[1]},
+    },
+)
 
 
 def _row(context: RequestContext, event: AuditEvent) -> dict[str, Any]:
@@ -153,16 +115,16 @@ def _row(context: RequestContext, event: AuditEvent) -> dict[str, Any]:
 
 
 class AuditRepository:
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
+    def __init__(self, executor: Executor) -> None:
+        self._run = executor
 
     async def append(self, context: RequestContext, events: Sequence[AuditEvent]) -> None:
         for event in events:
-            await self._uow.execute(_INSERT, _row(context, event))
+            await self._run.execute(_INSERT, _row(context, event))
 
     async def find(self, query: AuditQuery) -> list[DictRow]:
-        return await self._uow.fetch_all(_find_sql(query.shape()), query.params())
+        return await self._run.fetch_all(*LISTING.statement(query))
 
     async def count(self) -> int:
-        row = await self._uow.fetch_one(Sql(select(func.count().label("n")).select_from(_e)))
+        row = await self._run.fetch_one(Sql(select(func.count().label("n")).select_from(_e)))
         return int(row["n"]) if row else 0

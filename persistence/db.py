@@ -1,57 +1,38 @@
 """Connection pool and the unit of work: one transaction per request.
 
-Exceptions raised here (see ``DatabaseUnavailable``) are the only database errors the upper
-layers know about; psycopg's own exceptions do not leak past the repositories except as
-domain errors.
+The errors the upper layers know about (``DatabaseUnavailable``, ``Contention``) are the
+domain's (``domain.errors``); psycopg's own exceptions do not leak past the executor and the
+repositories except as those or as domain errors.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import psycopg
 from psycopg import AsyncConnection
-from psycopg.pq import ConnStatus
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from domain.audit import AuditTrail, RequestContext
-from domain.errors import DomainError, InvalidRequest
-from persistence.sql import Sql
-
-if TYPE_CHECKING:
-    from persistence.appointments import AppointmentRepository
-    from persistence.audit import AuditRepository
-    from persistence.idempotency import IdempotencyRepository
-    from persistence.inference_records import InferenceRecordRepository
-    from persistence.login_throttle import LoginThrottleRepository
-    from persistence.refresh_tokens import RefreshTokenRepository
-    from persistence.users import UserRepository
+from domain.errors import Contention as Contention
+from domain.errors import DatabaseUnavailable as DatabaseUnavailable
+from persistence.appointments import AppointmentRepository
+from persistence.audit import AuditRepository
+from persistence.executor import DatabaseTimeout as DatabaseTimeout
+from persistence.executor import Executor, raise_if_outage
+from persistence.idempotency import IdempotencyRepository
+from persistence.inference_records import InferenceRecordRepository
+from persistence.login_throttle import LoginThrottleRepository
+from persistence.refresh_tokens import RefreshTokenRepository
+from persistence.users import UserRepository
 
 log = logging.getLogger(__name__)
-
-
-class DatabaseUnavailable(Exception):
-    """The database could not be reached in time; the request may be retried later."""
-
-
-class Contention(DatabaseUnavailable):
-    """PostgreSQL aborted the transaction to break a deadlock (or a serialization conflict)
-    with a concurrent one; run again, it may well succeed. A use case that expects such races
-    retries; elsewhere it is answered like an outage (503, retry later)."""
-
-
-class DatabaseTimeout(DatabaseUnavailable):
-    """A statement, commit or rollback got no answer within the operation timeout (a frozen
-    or partitioned database server); its connection was cut and will not be reused."""
 
 
 @dataclass(frozen=True)
@@ -92,83 +73,6 @@ class Timeouts:
             "keepalives_interval": max(1, self.keepalive_idle // 2),
             "keepalives_count": 3,
         }
-
-
-class _Bounded:
-    """Bounds one operation on ``conn`` by ``seconds``: when the time is up, the connection's
-    socket is shut down. psycopg then fails the operation as it fails on a network error and
-    marks the connection broken, so the pool throws it away.
-
-    Not task cancellation (``asyncio.timeout``): psycopg answers a cancelled operation by
-    asking the server to cancel it and waiting for that, which a frozen server never answers.
-    Shutting the socket down rather than closing it keeps its descriptor number in use until
-    psycopg lets go of it, so no new connection can be confused with this one.
-    """
-
-    __slots__ = ("_conn", "_handle", "_seconds", "expired")
-
-    def __init__(self, conn: AsyncConnection[Any], seconds: float) -> None:
-        self._conn = conn
-        self._seconds = seconds
-        self.expired = False
-
-    def __enter__(self) -> Self:
-        loop = asyncio.get_running_loop()
-        self._handle = loop.call_later(self._seconds, self._expire)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._handle.cancel()
-        if self.expired and isinstance(exc, psycopg.Error):
-            raise DatabaseTimeout(
-                f"no answer from the database within {self._seconds:g} s"
-            ) from exc
-
-    def _expire(self) -> None:
-        self.expired = True
-        try:
-            sock = socket.socket(fileno=os.dup(self._conn.pgconn.socket))
-        except (OSError, psycopg.Error):
-            return  # already closed: the operation fails by itself
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        finally:
-            sock.close()
-        log.warning("database operation cut after %g s without an answer", self._seconds)
-
-
-def _raise_if_outage(exc: psycopg.Error, conn: AsyncConnection[Any]) -> None:
-    """OperationalError is psycopg's "the server or the link failed" (AdminShutdown, a closed
-    connection, a timeout); any other error on a connection that is no longer usable is the
-    same outage seen from another side. Both are a 503, never a 500."""
-    if isinstance(exc, psycopg.OperationalError) or conn.pgconn.status != ConnStatus.OK:
-        raise DatabaseUnavailable(str(exc)) from exc
-
-
-def _rolled_back(exc: psycopg.Error) -> bool:
-    """SQLSTATE class 40, "transaction rollback": a serialization failure (40001) or a
-    deadlock (40P01). By the code, not the class: psycopg files ``DeadlockDetected`` under
-    ``OperationalError``, not ``TransactionRollback``."""
-    return (exc.sqlstate or "").startswith("40")
-
-
-NUL_REFUSED = "Text may not contain the NUL character (U+0000)."
-
-
-def _holds_nul(params: Mapping[str, Any]) -> bool:
-    """PostgreSQL text cannot store U+0000, so psycopg refuses such a value before sending it."""
-    for value in params.values():
-        values = value if isinstance(value, list | tuple) else (value,)
-        if any(isinstance(item, str) and "\x00" in item for item in values):
-            return True
-    return False
 
 
 def libpq_url(url: str) -> str:
@@ -232,6 +136,14 @@ class Database:
             reconnect_timeout=0,
         )
 
+    @property
+    def operation_timeout(self) -> float:
+        return self.timeouts.operation
+
+    @property
+    def max_connections(self) -> int:
+        return self.pool.max_size
+
     async def acquire(self) -> AsyncConnection[DictRow]:
         try:
             return await self.pool.getconn()
@@ -254,12 +166,13 @@ class Database:
         return UnitOfWork(self, context)
 
     def single_read(self, context: RequestContext | None = None) -> UnitOfWork:
-        """A unit of work for a use case that reads with one statement (the per-request
-        session check, an appointment read): no transaction around it, since the statement is
-        atomic by itself and BEGIN and COMMIT would be two round trips for nothing; its audit
-        event, if any, is a statement of its own that commits by itself. Only for one-statement
-        reads: two statements here would not share a snapshot. It cannot commit."""
+        """A unit of work for one-statement reads (``domain.ports.Transactions.single_read``
+        says when): autocommit, no transaction around it. It cannot commit."""
         return UnitOfWork(self, context, autocommit=True)
+
+    def transactions(self, context: RequestContext | None = None) -> RequestTransactions:
+        """The units of work of one request, for its use cases."""
+        return RequestTransactions(self, context)
 
     async def schema_revision(self) -> str | None:
         """The Alembic revision the database is at (None before the first migration)."""
@@ -272,11 +185,13 @@ class Database:
 
 class UnitOfWork:
     """One pooled connection and one transaction; rolls back unless ``commit()`` was called.
+    Implements ``domain.ports.UnitOfWork``.
 
-    Repositories hang off it (``uow.users``…) and never commit themselves, so a use case either
-    writes everything it meant to or nothing. ``uow.audit`` collects the request's audit events:
-    they are written with the change they describe on commit, and otherwise (reads, refusals)
-    when the unit ends, with the outcome of the request.
+    Repositories hang off it (``uow.users``…), run their statements through its executor and
+    never commit themselves, so a use case either writes everything it meant to or nothing.
+    ``uow.audit`` collects the request's audit events: they are written with the change they
+    describe on commit, and otherwise (reads, refusals) when the unit ends, settled by the
+    domain from how it ended (``AuditTrail.settle``).
     """
 
     def __init__(
@@ -286,27 +201,14 @@ class UnitOfWork:
         *,
         autocommit: bool = False,
     ) -> None:
-        self._database = database
-        self._conn: AsyncConnection[DictRow] | None = None
+        self._executor = Executor(database, autocommit=autocommit)
         self._committed = False
         self._autocommit = autocommit
-        self._untouched = True  # no statement has reached the database through this unit yet
         self.audit = AuditTrail(context)
 
     async def __aenter__(self) -> Self:
-        # getconn/putconn rather than the pool's connection() context manager: that one is an
-        # async generator, and creating one per request is measurable on a hot path.
-        self._conn = await self._database.acquire()
-        await self._set_mode(self._conn)
+        await self._executor.open()
         return self
-
-    async def _set_mode(self, conn: AsyncConnection[DictRow]) -> None:
-        # Set from what this unit needs, not from what the previous borrower left behind
-        # (every checkout comes through here): a transaction unit on an autocommit connection
-        # would take FOR UPDATE locks that end with their statement. An attribute check when
-        # nothing needs changing, which is the common case of reads following reads.
-        if conn.autocommit != self._autocommit:
-            await conn.set_autocommit(self._autocommit)
 
     async def __aexit__(
         self,
@@ -314,67 +216,56 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        conn = self._conn
-        if conn is None:
+        if not self._executor.opened:
             return
+        conn = self._executor.connection
         try:
             if not conn.closed:
                 try:
                     if self._autocommit:
                         # Each statement committed itself, the audit event's too. The
                         # connection goes back in autocommit: the next unit sets the mode it
-                        # needs on checkout (``_set_mode``), so reads in a row switch nothing.
+                        # needs on checkout, so reads in a row switch nothing.
                         await self._write_audit(exc)
                         return
                     if exc is not None and not self._committed:
-                        with self._bounded(conn):
+                        with self._executor.bounded(conn):
                             await conn.rollback()
                     await self._write_audit(exc)
+                    conn = self._executor.connection
                     if not self._committed and not conn.closed:
-                        with self._bounded(conn):
+                        with self._executor.bounded(conn):
                             await conn.rollback()
                 except psycopg.Error as error:
-                    _raise_if_outage(error, conn)
+                    raise_if_outage(error, conn)
                     raise
         finally:
-            self._conn = None
-            await self._database.release(conn)
-
-    def _bounded(self, conn: AsyncConnection[DictRow]) -> _Bounded:
-        return _Bounded(conn, self._database.timeouts.operation)
+            await self._executor.close()
 
     @property
     def connection(self) -> AsyncConnection[DictRow]:
-        if self._conn is None:
-            raise RuntimeError("unit of work used outside its 'async with' block")
-        return self._conn
+        return self._executor.connection
+
+    async def fetch_value_text(self, text: str, params: Mapping[str, Any] | None = None) -> Any:
+        """One value of a statement written as text (operations, tests)."""
+        return await self._executor.fetch_value_text(text, params)
 
     async def commit(self) -> None:
         if self._autocommit:
             raise RuntimeError("a single read has no transaction to commit")
         await self.audit_log.append(self.audit.context, self.audit.take())
-        try:
-            with self._bounded(self.connection):
-                await self.connection.commit()
-        except psycopg.Error as exc:
-            _raise_if_outage(exc, self.connection)
-            raise
+        await self._executor.commit()
         self._committed = True
 
     async def _write_audit(self, exc: BaseException | None) -> None:
         """Write what the unit did not commit: reads (in their own transaction, which then
         commits) and refusals (after the rollback of what was refused)."""
-        if exc is None:
-            events = self.audit.take()
-        elif isinstance(exc, DomainError):
-            events = self.audit.take(exc.status, exc.detail)
-        else:
-            events = self.audit.take(503 if isinstance(exc, DatabaseUnavailable) else 500)
+        events = self.audit.settle(exc)
         if not events:
             return
         try:
             await self.audit_log.append(self.audit.context, events)
-            with self._bounded(self.connection):
+            with self._executor.bounded():
                 await self.connection.commit()
             self._committed = True
         except (psycopg.Error, DatabaseTimeout) as error:
@@ -382,112 +273,56 @@ class UnitOfWork:
                 # A read that cannot be put on record is not answered: the reply the use case
                 # built is dropped and the client gets a 503 (or 500), never unaudited data.
                 if isinstance(error, psycopg.Error):
-                    _raise_if_outage(error, self.connection)
+                    raise_if_outage(error, self.connection)
                 raise
             # A refusal keeps its own answer; losing its event is logged, not escalated.
             log.exception("could not write %d audit event(s)", len(events))
 
     @cached_property
     def users(self) -> UserRepository:
-        from persistence.users import UserRepository
-
-        return UserRepository(self)
+        return UserRepository(self._executor)
 
     @cached_property
     def refresh_tokens(self) -> RefreshTokenRepository:
-        from persistence.refresh_tokens import RefreshTokenRepository
-
-        return RefreshTokenRepository(self)
+        return RefreshTokenRepository(self._executor)
 
     @cached_property
     def login_throttle(self) -> LoginThrottleRepository:
-        from persistence.login_throttle import LoginThrottleRepository
-
-        return LoginThrottleRepository(self)
+        return LoginThrottleRepository(self._executor)
 
     @cached_property
     def audit_log(self) -> AuditRepository:
-        from persistence.audit import AuditRepository
-
-        return AuditRepository(self)
+        return AuditRepository(self._executor)
 
     @cached_property
     def appointments(self) -> AppointmentRepository:
-        from persistence.appointments import AppointmentRepository
-
-        return AppointmentRepository(self)
+        return AppointmentRepository(self._executor)
 
     @cached_property
     def idempotency(self) -> IdempotencyRepository:
-        from persistence.idempotency import IdempotencyRepository
-
-        return IdempotencyRepository(self)
+        return IdempotencyRepository(self._executor)
 
     @cached_property
     def inference_records(self) -> InferenceRecordRepository:
-        from persistence.inference_records import InferenceRecordRepository
-
-        return InferenceRecordRepository(self)
+        return InferenceRecordRepository(self._executor)
 
     async def rollback(self) -> None:
         """Abandon what this unit did so far; it can go on with a fresh transaction."""
-        try:
-            with self._bounded(self.connection):
-                await self.connection.rollback()
-        except psycopg.Error as exc:
-            _raise_if_outage(exc, self.connection)
-            raise
+        await self._executor.rollback()
 
-    # Small execution helpers shared by every repository.
-    async def fetch_one(self, sql: Sql, params: Mapping[str, Any] | None = None) -> DictRow | None:
-        cur = await self._execute(sql.text, sql.bind(params))
-        return await cur.fetchone()
 
-    async def fetch_all(self, sql: Sql, params: Mapping[str, Any] | None = None) -> list[DictRow]:
-        cur = await self._execute(sql.text, sql.bind(params))
-        return await cur.fetchall()
+class RequestTransactions:
+    """``domain.ports.Transactions`` for one request: units of work on ``database`` whose
+    audit events carry ``context``."""
 
-    async def execute(self, sql: Sql, params: Mapping[str, Any] | None = None) -> int:
-        cur = await self._execute(sql.text, sql.bind(params))
-        return cur.rowcount
+    __slots__ = ("_context", "_database")
 
-    async def fetch_value_text(self, text: str, params: Mapping[str, Any] | None = None) -> Any:
-        cur = await self._execute(text, dict(params or {}))
-        row = await cur.fetchone()
-        return None if row is None else next(iter(row.values()))
+    def __init__(self, database: Database, context: RequestContext | None = None) -> None:
+        self._database = database
+        self._context = context
 
-    async def _replace_dead(self, dead: AsyncConnection[DictRow]) -> AsyncConnection[DictRow]:
-        """Another connection instead of one found dead; the pool discards the dead one and
-        opens a new one in its place."""
-        self._conn = None
-        await self._database.release(dead)
-        self._conn = await self._database.acquire()
-        await self._set_mode(self._conn)
-        return self._conn
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self._database, self._context)
 
-    async def _execute(self, text: str, params: dict[str, Any]) -> psycopg.AsyncCursor[DictRow]:
-        conn = self.connection
-        # After a database restart every pooled connection is dead: up to the pool's size.
-        replacements = self._database.pool.max_size
-        try:
-            while True:
-                try:
-                    with self._bounded(conn):
-                        return await conn.execute(text, params)
-                except psycopg.OperationalError:
-                    if not (self._untouched and conn.broken) or replacements == 0:
-                        raise
-                # Dead before this unit did anything on it (it died idle in the pool):
-                # nothing was done, nothing to lose, so the statement goes to another one.
-                replacements -= 1
-                conn = await self._replace_dead(conn)
-        except psycopg.Error as exc:
-            # Any text field of any request can carry it: one answer (400) for all of them.
-            if isinstance(exc, psycopg.DataError) and _holds_nul(params):
-                raise InvalidRequest(NUL_REFUSED) from None
-            if _rolled_back(exc) and not conn.broken:
-                raise Contention(str(exc)) from exc
-            _raise_if_outage(exc, conn)
-            raise
-        finally:
-            self._untouched = False
+    def single_read(self) -> UnitOfWork:
+        return UnitOfWork(self._database, self._context, autocommit=True)

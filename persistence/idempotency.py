@@ -9,13 +9,13 @@ from uuid import UUID
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 
+from persistence.executor import Executor
 from persistence.schema import idempotency_keys
 from persistence.sql import Sql
 
 if TYPE_CHECKING:
     from psycopg.rows import DictRow
 
-    from persistence.db import UnitOfWork
 
 RETENTION_HOURS = 24
 
@@ -48,23 +48,23 @@ _RECORD = Sql(
 
 
 class IdempotencyRepository:
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
+    def __init__(self, executor: Executor) -> None:
+        self._run = executor
 
     async def claim(self, user_id: UUID, key: str, request_hash: bytes) -> bool:
         """True if this request owns the key; False if a reply is already stored for it."""
         params = {"user_id": user_id, "key": key}
-        await self._uow.execute(_EXPIRE, params)
-        row = await self._uow.fetch_one(_CLAIM, {**params, "hash": request_hash})
+        await self._run.execute(_EXPIRE, params)
+        row = await self._run.fetch_one(_CLAIM, {**params, "hash": request_hash})
         return row is not None
 
     async def stored(self, user_id: UUID, key: str) -> DictRow | None:
-        return await self._uow.fetch_one(_STORED, {"user_id": user_id, "key": key})
+        return await self._run.fetch_one(_STORED, {"user_id": user_id, "key": key})
 
     async def record(
         self, user_id: UUID, key: str, *, status: int, response: str, resource_id: UUID
     ) -> None:
-        await self._uow.execute(
+        await self._run.execute(
             _RECORD,
             {
                 "user_id": user_id,

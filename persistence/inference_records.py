@@ -4,9 +4,6 @@ caller-scoped reads, and the per-user request window behind the rate limit."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -15,13 +12,15 @@ from sqlalchemy import Text, bindparam, cast, func, literal_column, select, tupl
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.elements import ColumnClause
 
+from domain.queries import RecordQuery
+from persistence.executor import Executor
+from persistence.listing import Listing
 from persistence.schema import inference_records
 from persistence.sql import Sql
 
 if TYPE_CHECKING:
     from psycopg.rows import DictRow
 
-    from persistence.db import UnitOfWork
 
 _r = inference_records
 # The first key of the two-key advisory lock form: a space of its own, apart from the
@@ -87,62 +86,34 @@ _BLOCKING = Sql(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class RecordQuery:
-    """A caller-scoped list request; ``scope_requested_by`` comes from who is asking and the
-    filters can only narrow it."""
-
-    scope_requested_by: UUID | None = None
-    model_name: str | None = None
-    patient_id: UUID | None = None
-    after: tuple[datetime, UUID] | None = None
-    limit: int = 20
-
-    def shape(self) -> tuple[bool, ...]:
-        return (
-            self.scope_requested_by is not None,
-            self.model_name is not None,
-            self.patient_id is not None,
-            self.after is not None,
-        )
-
-    def params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {"limit": self.limit}
-        for name in ("scope_requested_by", "model_name", "patient_id"):
-            value = getattr(self, name)
-            if value is not None:
-                params[name] = value
-        if self.after is not None:
-            params["after_at"], params["after_id"] = self.after
-        return params
-
-
-@lru_cache(maxsize=64)
-def _list_sql(shape: tuple[bool, ...]) -> Sql:
-    """Newest first; one compiled statement per combination of filters (at most 16)."""
-    scope, model, patient, after = shape
-    where: list[ColumnElement[bool]] = []
-    if scope:
-        where.append(_r.c.requested_by == bindparam("scope_requested_by"))
-    if model:
-        where.append(_r.c.model_name == bindparam("model_name"))
-    if patient:
-        where.append(_r.c.patient_id == bindparam("patient_id"))
-    if after:
+def _newest_first(where: list[ColumnElement[bool]], shape: frozenset[str]) -> Any:
+    if "after" in shape:
         key = tuple_(_r.c.requested_at, _r.c.id)
         where.append(key < tuple_(bindparam("after_at"), bindparam("after_id")))
-    statement = (
+    return (
         select(_r)
         .where(*where)
         .order_by(_r.c.requested_at.desc(), _r.c.id.desc())
         .limit(bindparam("limit"))
     )
-    return Sql(statement)
+
+
+LISTING = Listing(
+    RecordQuery,
+    {
+        "scope_requested_by": lambda: [_r.c.requested_by == bindparam("scope_requested_by")],
+        "model_name": lambda: [_r.c.model_name == bindparam("model_name")],
+        "patient_id": lambda: [_r.c.patient_id == bindparam("patient_id")],
+    },
+    _newest_first,
+    binders={"after": lambda after: {"after_at": after[0], "after_id": after[1]}},
+    cache_size=64,
+)
 
 
 class InferenceRecordRepository:
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
+    def __init__(self, executor: Executor) -> None:
+        self._run = executor
 
     async def add_pending(
         self,
@@ -153,7 +124,7 @@ class InferenceRecordRepository:
         model_name: str,
         input_sha256: str,
     ) -> UUID:
-        row = await self._uow.fetch_one(
+        row = await self._run.fetch_one(
             _INSERT,
             {
                 "requested_by": requested_by,
@@ -184,7 +155,7 @@ class InferenceRecordRepository:
             "upstream_status": upstream_status,
             "latency_ms": latency_ms,
         }
-        return await self._uow.execute(_SUCCEED, params) == 1
+        return await self._run.execute(_SUCCEED, params) == 1
 
     async def fail(
         self,
@@ -203,25 +174,25 @@ class InferenceRecordRepository:
             "upstream_status": upstream_status,
             "latency_ms": latency_ms,
         }
-        return await self._uow.execute(_FAIL, params) == 1
+        return await self._run.execute(_FAIL, params) == 1
 
     async def get(self, record_id: UUID) -> DictRow | None:
-        return await self._uow.fetch_one(_GET, {"id": record_id})
+        return await self._run.fetch_one(_GET, {"id": record_id})
 
     async def find(self, query: RecordQuery) -> list[DictRow]:
-        return await self._uow.fetch_all(_list_sql(query.shape()), query.params())
+        return await self._run.fetch_all(*LISTING.statement(query))
 
     async def lock_requester(self, user_id: UUID) -> None:
         """Serialise one user's admissions until the transaction ends, so that concurrent
         requests cannot all count the same window and all pass the limit."""
-        await self._uow.fetch_one(_LOCK_REQUESTER, {"user_id": user_id})
+        await self._run.fetch_one(_LOCK_REQUESTER, {"user_id": user_id})
 
     async def seconds_until_room(
         self, user_id: UUID, limit: int, window_seconds: int
     ) -> int | None:
         """None while the user made fewer than ``limit`` requests in the last
         ``window_seconds``; otherwise the whole seconds until the oldest that counts leaves."""
-        row = await self._uow.fetch_one(
+        row = await self._run.fetch_one(
             _BLOCKING, {"user_id": user_id, "offset": limit - 1, "window": window_seconds}
         )
         return None if row is None else max(1, int(row["retry_after"]))

@@ -9,15 +9,13 @@ decides the policy; these statements only count and remember).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import text
 
-from domain.auth import KeyState
+from domain.ports import KeyState
+from persistence.executor import Executor
 from persistence.sql import Sql
-
-if TYPE_CHECKING:
-    from persistence.db import UnitOfWork
 
 # A window over is a count of 0; a delay is honoured to its end even past its window.
 _STATE = Sql(
@@ -72,12 +70,12 @@ def _state(row: Mapping[str, Any]) -> KeyState:
 
 
 class LoginThrottleRepository:
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
+    def __init__(self, executor: Executor) -> None:
+        self._run = executor
 
     async def state(self, keys: Sequence[str], window_seconds: int) -> dict[str, KeyState]:
         """The counters of those keys that have one."""
-        rows = await self._uow.fetch_all(_STATE, {"keys": list(keys), "window": window_seconds})
+        rows = await self._run.fetch_all(_STATE, {"keys": list(keys), "window": window_seconds})
         return {str(row["key"]): _state(row) for row in rows}
 
     async def count_failure(
@@ -90,9 +88,9 @@ class LoginThrottleRepository:
     ) -> dict[str, KeyState]:
         """Count one failure for every key; for each ``(key, allowed)`` in ``delayed`` whose
         count reached ``allowed``, start its next delay. The counts after this one."""
-        rows = await self._uow.fetch_all(_FAIL, {"keys": list(keys), "window": window_seconds})
+        rows = await self._run.fetch_all(_FAIL, {"keys": list(keys), "window": window_seconds})
         if delayed:
-            await self._uow.execute(
+            await self._run.execute(
                 _DELAY,
                 {
                     "keys": [key for key, _ in delayed],
@@ -104,4 +102,4 @@ class LoginThrottleRepository:
         return {str(row["key"]): _state(row) for row in rows}
 
     async def forget(self, keys: Sequence[str]) -> None:
-        await self._uow.execute(_FORGET, {"keys": list(keys)})
+        await self._run.execute(_FORGET, {"keys": list(keys)})

@@ -5,31 +5,15 @@ A session's refresh tokens form one family: ``refresh_tokens.family_id`` is the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import bindparam, func, select
 
+from domain.ports import StoredRefreshToken
+from persistence.executor import Executor
 from persistence.schema import refresh_tokens, sessions
 from persistence.sql import Sql
-
-if TYPE_CHECKING:
-    from persistence.db import UnitOfWork
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRefreshToken:
-    id: UUID
-    user_id: UUID
-    family_id: UUID
-    expires_at: datetime
-    family_expires_at: datetime
-    spent: bool
-    revoked: bool
-    now: datetime
-
 
 _t = refresh_tokens
 
@@ -94,12 +78,12 @@ _END_USER_SESSIONS = Sql(
 
 
 class RefreshTokenRepository:
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
+    def __init__(self, executor: Executor) -> None:
+        self._run = executor
 
     async def start_session(self, user_id: UUID, lifetime_seconds: int) -> tuple[UUID, datetime]:
         """A new sign-in: its id (the refresh-token family) and its absolute expiry."""
-        row = await self._uow.fetch_one(
+        row = await self._run.fetch_one(
             _START_SESSION, {"user_id": user_id, "seconds": lifetime_seconds}
         )
         assert row is not None
@@ -114,7 +98,7 @@ class RefreshTokenRepository:
         family_expires_at: datetime,
         idle_seconds: int,
     ) -> None:
-        await self._uow.execute(
+        await self._run.execute(
             _INSERT,
             {
                 "user_id": user_id,
@@ -126,17 +110,17 @@ class RefreshTokenRepository:
         )
 
     async def lock(self, token_hash: bytes) -> StoredRefreshToken | None:
-        row = await self._uow.fetch_one(_LOCK_BY_HASH, {"token_hash": token_hash})
+        row = await self._run.fetch_one(_LOCK_BY_HASH, {"token_hash": token_hash})
         return None if row is None else StoredRefreshToken(**row)
 
     async def mark_spent(self, token_id: UUID) -> None:
-        await self._uow.execute(_MARK_SPENT, {"id": token_id})
+        await self._run.execute(_MARK_SPENT, {"id": token_id})
 
     async def revoke_family(self, family_id: UUID) -> int:
         """End one sign-in: its refresh tokens and the access tokens naming it."""
-        await self._uow.execute(_END_SESSION, {"family_id": family_id})
-        return await self._uow.execute(_REVOKE_FAMILY, {"family_id": family_id})
+        await self._run.execute(_END_SESSION, {"family_id": family_id})
+        return await self._run.execute(_REVOKE_FAMILY, {"family_id": family_id})
 
     async def revoke_all_for_user(self, user_id: UUID) -> int:
-        await self._uow.execute(_END_USER_SESSIONS, {"user_id": user_id})
-        return await self._uow.execute(_REVOKE_USER, {"user_id": user_id})
+        await self._run.execute(_END_USER_SESSIONS, {"user_id": user_id})
+        return await self._run.execute(_REVOKE_USER, {"user_id": user_id})

@@ -9,15 +9,15 @@ from uuid import UUID
 import psycopg.errors
 from sqlalchemy import bindparam, func, select
 
-from domain.errors import Conflict
 from domain.model import Role, User
+from domain.ports import EmailTaken
+from persistence.executor import Executor
 from persistence.schema import sessions, users
 from persistence.sql import Sql
 
 if TYPE_CHECKING:
     from psycopg.rows import DictRow
 
-    from persistence.db import UnitOfWork
 
 _COLUMNS = (
     users.c.id,
@@ -77,26 +77,26 @@ def _user(row: Mapping[str, Any]) -> User:
 
 
 class UserRepository:
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
+    def __init__(self, executor: Executor) -> None:
+        self._run = executor
 
     async def get(self, user_id: UUID) -> User | None:
-        row = await self._uow.fetch_one(_BY_ID, {"id": user_id})
+        row = await self._run.fetch_one(_BY_ID, {"id": user_id})
         return None if row is None else _user(row)
 
     async def get_with_password_hash(self, email: str) -> tuple[User, str] | None:
-        row = await self._uow.fetch_one(_CREDENTIALS_BY_EMAIL, {"email": email})
+        row = await self._run.fetch_one(_CREDENTIALS_BY_EMAIL, {"email": email})
         return None if row is None else (_user(row), row["password_hash"])
 
     async def password_hash(self, user_id: UUID) -> str | None:
-        row = await self._uow.fetch_one(_PASSWORD_HASH, {"id": user_id})
+        row = await self._run.fetch_one(_PASSWORD_HASH, {"id": user_id})
         return None if row is None else str(row["password_hash"])
 
     async def session_state(self, user_id: UUID, session_id: UUID) -> DictRow | None:
         """Role, active flag, session version and whether the sign-in is still live: what an
         access token is checked against on every request (one primary-key join)."""
         params = {"id": user_id, "session_id": session_id}
-        return await self._uow.fetch_one(_SESSION_STATE, params)
+        return await self._run.fetch_one(_SESSION_STATE, params)
 
     async def add(
         self,
@@ -108,7 +108,7 @@ class UserRepository:
         specialty: str | None = None,
     ) -> User:
         try:
-            row = await self._uow.fetch_one(
+            row = await self._run.fetch_one(
                 _INSERT,
                 {
                     "email": email,
@@ -119,7 +119,7 @@ class UserRepository:
                 },
             )
         except psycopg.errors.UniqueViolation:
-            raise Conflict("A user with this email already exists.") from None
+            raise EmailTaken(email) from None
         assert row is not None
         return _user(row)
 
@@ -135,7 +135,7 @@ class UserRepository:
             users.update().where(users.c.id == user_id).values(**values).returning(*_COLUMNS)
         )
         # Built per call: the set of changed columns varies and updates are not a hot path.
-        row = await self._uow.fetch_one(Sql(statement))
+        row = await self._run.fetch_one(Sql(statement))
         return None if row is None else _user(row)
 
     async def find(
@@ -164,16 +164,16 @@ class UserRepository:
             .limit(limit)
             .offset(offset)
         )
-        rows = await self._uow.fetch_all(Sql(statement))
+        rows = await self._run.fetch_all(Sql(statement))
         total = rows[0]["total"] if rows else await self._count(conditions)
         return [_user(row) for row in rows], int(total)
 
     async def _count(self, conditions: list[Any]) -> int:
-        row = await self._uow.fetch_one(
+        row = await self._run.fetch_one(
             Sql(select(func.count().label("n")).select_from(users).where(*conditions))
         )
         return int(row["n"]) if row else 0
 
     async def count_admins(self) -> int:
-        row = await self._uow.fetch_one(_COUNT_ADMINS)
+        row = await self._run.fetch_one(_COUNT_ADMINS)
         return int(next(iter(row.values()))) if row else 0

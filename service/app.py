@@ -16,6 +16,7 @@ from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.options import SwaggerUIOptions
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from handlers.context import REQUEST_SCOPE
 from service import (
     fastpath,
     formats,
@@ -39,7 +40,7 @@ from service.reference import (
     ReferencePage,
     published_contract,
 )
-from service.runtime import REQUEST_SCOPE, SCOPE_KEY, Runtime
+from service.runtime import SCOPE_KEY, Runtime
 from service.settings import EMBEDDED_ML_URL_VARIABLE, EMBEDDED_URL_VARIABLE, Settings
 from service.validation import VALIDATOR_MAP, BodyGate
 

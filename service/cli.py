@@ -183,10 +183,13 @@ async def _create_admin(settings: Settings, url: str, email: str, password: str)
     runtime = Runtime.build(settings.with_secret(), url)
     await runtime.database.open()
     try:
-        async with runtime.database.unit_of_work() as uow:
-            user, created = await users.bootstrap_admin(
-                uow, runtime.auth, email=email, password=password, full_name="Administrator"
-            )
+        user, created = await users.bootstrap_admin(
+            runtime.database.transactions(),
+            runtime.auth,
+            email=email,
+            password=password,
+            full_name="Administrator",
+        )
     finally:
         await runtime.stop()
     log.warning(

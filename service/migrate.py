@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -39,28 +40,21 @@ def head_revision() -> str:
 def upgrade(url: str, revision: str = "head") -> None:
     """Upgrade under a transaction-scoped advisory lock: the first instance migrates, the
     others wait for it and then find nothing to do."""
-    engine = create_engine(sqlalchemy_url(url), poolclass=NullPool)
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
-            )
-            config = alembic_config(url)
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
-    finally:
-        engine.dispose()
+    _locked(url, lambda config: command.upgrade(config, revision))
 
 
 def downgrade(url: str, revision: str) -> None:
+    _locked(url, lambda config: command.downgrade(config, revision))
+
+
+def _locked(url: str, migrate: Callable[[Config], None]) -> None:
+    """Run ``migrate`` in one transaction that holds the migration lock."""
     engine = create_engine(sqlalchemy_url(url), poolclass=NullPool)
     try:
         with engine.begin() as connection:
-            connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
-            )
+            connection.execute(_LOCK, {"key": MIGRATION_LOCK_KEY})
             config = alembic_config(url)
             config.attributes["connection"] = connection
-            command.downgrade(config, revision)
+            migrate(config)
     finally:
         engine.dispose()

@@ -20,11 +20,11 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from handlers.context import REQUEST_ID_KEY
 from service import metrics
 from service.logs import AccessLog
 from service.resolver import handler_name
 
-REQUEST_ID_KEY = "medai.request_id"
 """Where the request id waits in the ASGI scope (for the ML client's outgoing header)."""
 
 REQUEST_ID_HEADER = b"x-request-id"

@@ -27,8 +27,13 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
-from domain.errors import DomainError, ServiceUnavailable, TooManyRequests
-from persistence.db import DatabaseUnavailable
+from domain.errors import (
+    DatabaseUnavailable,
+    DomainError,
+    ServiceUnavailable,
+    TooManyRequests,
+    database_unreachable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +104,7 @@ def _domain_error(_request: ConnexionRequest, exc: Exception) -> ConnexionRespon
 
 def _database_unavailable(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     log.warning("database unavailable: %s", exc)
-    return problem(
-        status=503,
-        type=problem_type(503),
-        title="Service Unavailable",
-        detail="The database is not reachable right now; please retry shortly.",
-        headers={"Retry-After": "2"},
-    )
+    return _domain_error(_request, database_unreachable())
 
 
 def _undecodable_body(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:

@@ -4,31 +4,29 @@ started in the lifespan, reachable from requests through the ASGI scope."""
 from __future__ import annotations
 
 import logging
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
-
-from starlette.types import Scope
 
 from adapters.ml import MLPredictor
 from adapters.passwords import PasswordHasher
 from adapters.tokens import TokenService
+from domain.audit import RequestContext
 from domain.auth import AuthService, LoginThrottle
+from domain.errors import DatabaseUnavailable, ServiceUnavailable, database_unreachable
 from domain.paging import Cursors
+from handlers.context import REQUEST_SCOPE as REQUEST_SCOPE
+from handlers.context import SERVICES_KEY, Services
 from mlclient import MLClient, MLClientConfig
 from mlclient.gateway import MLObserver, Predictor
-from persistence.db import Database, Timeouts
+from persistence.db import Database, RequestTransactions, Timeouts
 from service import migrate
 from service.settings import Settings
 from service.verified_tokens import VerifiedTokens
 
 log = logging.getLogger(__name__)
 
-SCOPE_KEY = "medai.runtime"
-
-REQUEST_SCOPE: ContextVar[Scope] = ContextVar("medai.request_scope")
-"""The scope of the request being handled (set by the app's runtime middleware): handlers read
-headers, the client address and the runtime from it."""
+SCOPE_KEY = SERVICES_KEY
+"""Where a request's scope holds the runtime (the handlers' ``Services``)."""
 
 
 @dataclass
@@ -100,6 +98,30 @@ class Runtime:
             cursors=Cursors.derived_from(settings.jwt_secret),
         )
 
+    @property
+    def inference_rate_per_minute(self) -> int:
+        return self.settings.inference_rate_per_minute
+
+    def transactions(self, context: RequestContext) -> RequestTransactions:
+        return self.database.transactions(context)
+
+    async def readiness(self) -> dict[str, str]:
+        """Ready when the database answers and its schema is the one this build expects."""
+        try:
+            revision = await self.database.schema_revision()
+        except DatabaseUnavailable:
+            raise database_unreachable() from None
+        if revision != self.expected_revision:
+            raise ServiceUnavailable(
+                f"The database schema is at {revision}, "
+                f"this build expects {self.expected_revision}.",
+                retry_after=5,
+            )
+        return {"database": "ok", "schema": revision}
+
+    async def ml_health(self, request_id: str | None) -> dict[str, Any]:
+        return await self.predictor.health(request_id)
+
     async def start(self) -> None:
         await self.database.open()
         await self.predictor.gateway.client.start()
@@ -133,4 +155,9 @@ def ml_client_config(settings: Settings) -> MLClientConfig:
 
 def from_scope(scope: Any) -> Runtime:
     runtime: Runtime = scope[SCOPE_KEY]
+    return runtime
+
+
+def _provides_services(runtime: Runtime) -> Services:
+    """Never called: mypy checks here that the runtime is what handlers expect."""
     return runtime

@@ -31,7 +31,7 @@ from connexion.security import NO_VALUE, BearerSecurityHandler
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.credentials import ExpiredToken, InvalidToken
-from persistence.db import DatabaseUnavailable
+from domain.errors import DatabaseUnavailable, database_unreachable
 from service.runtime import from_scope
 
 log = logging.getLogger(__name__)
@@ -80,11 +80,12 @@ async def token_info(token: str, request: Any) -> dict[str, Any] | None:
         async with runtime.database.single_read() as uow:
             state = await uow.users.session_state(claims.user_id, claims.session_id)
     except DatabaseUnavailable:
+        outage = database_unreachable()
         raise ProblemException(
-            status=503,
-            title="Service Unavailable",
-            detail="The database is not reachable right now; please retry shortly.",
-            headers={"Retry-After": "2"},
+            status=outage.status,
+            title=outage.title,
+            detail=outage.detail,
+            headers={"Retry-After": str(outage.retry_after)},
         ) from None
     info: dict[str, Any] | None = None
     if (

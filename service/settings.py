@@ -99,75 +99,103 @@ class Settings:
         """Read settings from ``env`` (the process environment by default)."""
         source = os.environ if env is None else env
         reader = _Reader(source)
-        environment = reader.choice("MEDAI_ENV", ("development", "production"), "development")
-        data_dir = Path(reader.text("MEDAI_DATA_DIR", "var"))
+        d = cls()  # the defaults, declared once: the fields above
+        environment = reader.choice("MEDAI_ENV", ("development", "production"), d.environment)
+        data_dir = Path(reader.text("MEDAI_DATA_DIR", str(d.data_dir)))
         settings = cls(
             environment=environment,  # type: ignore[arg-type]
             database_url=reader.optional("DATABASE_URL"),
             data_dir=data_dir,
-            host=reader.text("MEDAI_HOST", "127.0.0.1"),
-            port=reader.integer("MEDAI_PORT", 8000, 1, 65535),
-            workers=reader.integer("MEDAI_WORKERS", 1, 1, 64),
-            jwt_secret=reader.text("MEDAI_JWT_SECRET", ""),
-            jwt_issuer=reader.text("MEDAI_JWT_ISSUER", "medai-backend"),
-            jwt_audience=reader.text("MEDAI_JWT_AUDIENCE", "medai-api"),
-            access_token_ttl=reader.integer("MEDAI_ACCESS_TOKEN_TTL", 900, 30, 900),
+            host=reader.text("MEDAI_HOST", d.host),
+            port=reader.integer("MEDAI_PORT", d.port, 1, 65535),
+            workers=reader.integer("MEDAI_WORKERS", d.workers, 1, 64),
+            jwt_secret=reader.text("MEDAI_JWT_SECRET", d.jwt_secret),
+            jwt_issuer=reader.text("MEDAI_JWT_ISSUER", d.jwt_issuer),
+            jwt_audience=reader.text("MEDAI_JWT_AUDIENCE", d.jwt_audience),
+            access_token_ttl=reader.integer("MEDAI_ACCESS_TOKEN_TTL", d.access_token_ttl, 30, 900),
             refresh_token_ttl=reader.integer(
-                "MEDAI_REFRESH_TOKEN_TTL", 30 * 24 * 3600, 60, 365 * 24 * 3600
+                "MEDAI_REFRESH_TOKEN_TTL", d.refresh_token_ttl, 60, 365 * 24 * 3600
             ),
             refresh_idle_ttl=reader.integer(
-                "MEDAI_REFRESH_IDLE_TTL", 7 * 24 * 3600, 60, 365 * 24 * 3600
+                "MEDAI_REFRESH_IDLE_TTL", d.refresh_idle_ttl, 60, 365 * 24 * 3600
             ),
-            bcrypt_cost=reader.integer("MEDAI_BCRYPT_COST", 12, 4, 16),
-            db_pool_size=reader.integer("MEDAI_DB_POOL_SIZE", 10, 1, 200),
-            db_connect_timeout=reader.number("MEDAI_DB_CONNECT_TIMEOUT", 2.0, 0.1, 60.0),
-            db_operation_timeout=reader.number("MEDAI_DB_OPERATION_TIMEOUT", 4.0, 0.1, 600.0),
-            db_statement_timeout=reader.number("MEDAI_DB_STATEMENT_TIMEOUT", 3.0, 0.0, 600.0),
-            db_lock_timeout=reader.number("MEDAI_DB_LOCK_TIMEOUT", 2.0, 0.0, 600.0),
+            bcrypt_cost=reader.integer("MEDAI_BCRYPT_COST", d.bcrypt_cost, 4, 16),
+            db_pool_size=reader.integer("MEDAI_DB_POOL_SIZE", d.db_pool_size, 1, 200),
+            db_connect_timeout=reader.number(
+                "MEDAI_DB_CONNECT_TIMEOUT", d.db_connect_timeout, 0.1, 60.0
+            ),
+            db_operation_timeout=reader.number(
+                "MEDAI_DB_OPERATION_TIMEOUT", d.db_operation_timeout, 0.1, 600.0
+            ),
+            db_statement_timeout=reader.number(
+                "MEDAI_DB_STATEMENT_TIMEOUT", d.db_statement_timeout, 0.0, 600.0
+            ),
+            db_lock_timeout=reader.number("MEDAI_DB_LOCK_TIMEOUT", d.db_lock_timeout, 0.0, 600.0),
             db_idle_in_transaction_timeout=reader.number(
-                "MEDAI_DB_IDLE_IN_TRANSACTION_TIMEOUT", 15.0, 0.0, 3600.0
+                "MEDAI_DB_IDLE_IN_TRANSACTION_TIMEOUT",
+                d.db_idle_in_transaction_timeout,
+                0.0,
+                3600.0,
             ),
-            db_keepalive_idle=reader.integer("MEDAI_DB_KEEPALIVE_IDLE", 10, 1, 7200),
-            validate_responses=reader.flag("MEDAI_VALIDATE_RESPONSES", False),
+            db_keepalive_idle=reader.integer(
+                "MEDAI_DB_KEEPALIVE_IDLE", d.db_keepalive_idle, 1, 7200
+            ),
+            validate_responses=reader.flag("MEDAI_VALIDATE_RESPONSES", d.validate_responses),
             swagger_ui=reader.flag("MEDAI_SWAGGER_UI", environment != "production"),
             ml_service_url=reader.optional("MEDAI_ML_URL"),
-            ml_models=reader.words("MEDAI_ML_MODELS", ()),
-            ml_models_file=Path(reader.optional("MEDAI_ML_MODELS_FILE") or DEFAULT_ML_MODELS_FILE),
-            ml_timeout=reader.number("MEDAI_ML_TIMEOUT", 10.0, 0.1, 300.0),
-            ml_breaker_failures=reader.integer("MEDAI_ML_BREAKER_FAILURES", 5, 1, 1000),
-            ml_breaker_reset=reader.number("MEDAI_ML_BREAKER_RESET", 30.0, 0.1, 3600.0),
-            ml_max_concurrent=reader.integer("MEDAI_ML_MAX_CONCURRENT", 8, 1, 1000),
+            ml_models=reader.words("MEDAI_ML_MODELS", d.ml_models),
+            ml_models_file=Path(reader.optional("MEDAI_ML_MODELS_FILE") or d.ml_models_file),
+            ml_timeout=reader.number("MEDAI_ML_TIMEOUT", d.ml_timeout, 0.1, 300.0),
+            ml_breaker_failures=reader.integer(
+                "MEDAI_ML_BREAKER_FAILURES", d.ml_breaker_failures, 1, 1000
+            ),
+            ml_breaker_reset=reader.number(
+                "MEDAI_ML_BREAKER_RESET", d.ml_breaker_reset, 0.1, 3600.0
+            ),
+            ml_max_concurrent=reader.integer(
+                "MEDAI_ML_MAX_CONCURRENT", d.ml_max_concurrent, 1, 1000
+            ),
             inference_rate_per_minute=reader.integer(
-                "MEDAI_INFERENCE_RATE_PER_MINUTE", 30, 1, 100000
+                "MEDAI_INFERENCE_RATE_PER_MINUTE", d.inference_rate_per_minute, 1, 100000
             ),
             initial_admin_email=reader.optional("MEDAI_ADMIN_EMAIL"),
             initial_admin_password=reader.optional("MEDAI_ADMIN_PASSWORD"),
-            cors_origins=reader.words("MEDAI_CORS_ORIGINS", ()),
+            cors_origins=reader.words("MEDAI_CORS_ORIGINS", d.cors_origins),
             log_level=reader.choice(
-                "MEDAI_LOG_LEVEL", ("debug", "info", "warning", "error"), "info"
+                "MEDAI_LOG_LEVEL", ("debug", "info", "warning", "error"), d.log_level
             ),
-            password_min_length=reader.integer("MEDAI_PASSWORD_MIN_LENGTH", 8, 8, 64),
+            password_min_length=reader.integer(
+                "MEDAI_PASSWORD_MIN_LENGTH", d.password_min_length, 8, 64
+            ),
             login_max_failures_per_account=reader.integer(
-                "MEDAI_LOGIN_MAX_FAILURES_PER_ACCOUNT", 10, 1, 1000
+                "MEDAI_LOGIN_MAX_FAILURES_PER_ACCOUNT", d.login_max_failures_per_account, 1, 1000
             ),
             login_max_failures_per_pair=reader.integer(
-                "MEDAI_LOGIN_MAX_FAILURES_PER_PAIR", 5, 1, 1000
+                "MEDAI_LOGIN_MAX_FAILURES_PER_PAIR", d.login_max_failures_per_pair, 1, 1000
             ),
             login_max_failures_per_address=reader.integer(
-                "MEDAI_LOGIN_MAX_FAILURES_PER_ADDRESS", 100, 1, 100000
+                "MEDAI_LOGIN_MAX_FAILURES_PER_ADDRESS", d.login_max_failures_per_address, 1, 100000
             ),
-            login_throttle_window=reader.integer("MEDAI_LOGIN_THROTTLE_WINDOW", 900, 1, 86400),
-            login_first_delay=reader.integer("MEDAI_LOGIN_FIRST_DELAY", 30, 1, 86400),
-            sign_ups_per_address=reader.integer("MEDAI_SIGN_UPS_PER_ADDRESS", 20, 1, 100000),
-            max_body_bytes=reader.integer("MEDAI_MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024**2),
-            metrics=reader.flag("MEDAI_METRICS", True),
-            shutdown_timeout=reader.integer("MEDAI_SHUTDOWN_TIMEOUT", 20, 0, 600),
+            login_throttle_window=reader.integer(
+                "MEDAI_LOGIN_THROTTLE_WINDOW", d.login_throttle_window, 1, 86400
+            ),
+            login_first_delay=reader.integer(
+                "MEDAI_LOGIN_FIRST_DELAY", d.login_first_delay, 1, 86400
+            ),
+            sign_ups_per_address=reader.integer(
+                "MEDAI_SIGN_UPS_PER_ADDRESS", d.sign_ups_per_address, 1, 100000
+            ),
+            max_body_bytes=reader.integer(
+                "MEDAI_MAX_BODY_BYTES", d.max_body_bytes, 1024, 16 * 1024**2
+            ),
+            metrics=reader.flag("MEDAI_METRICS", d.metrics),
+            shutdown_timeout=reader.integer("MEDAI_SHUTDOWN_TIMEOUT", d.shutdown_timeout, 0, 600),
             migration_database_url=reader.optional("MEDAI_MIGRATION_DATABASE_URL"),
-            migrate_at_start=reader.flag("MEDAI_MIGRATE_AT_START", True),
+            migrate_at_start=reader.flag("MEDAI_MIGRATE_AT_START", d.migrate_at_start),
             database_pooler=reader.choice(  # type: ignore[arg-type]
-                "MEDAI_DATABASE_POOLER", ("none", "transaction"), "none"
+                "MEDAI_DATABASE_POOLER", ("none", "transaction"), d.database_pooler
             ),
-            max_in_flight=reader.integer("MEDAI_MAX_IN_FLIGHT", 0, 0, 100000),
+            max_in_flight=reader.integer("MEDAI_MAX_IN_FLIGHT", d.max_in_flight, 0, 100000),
         )
         settings.check()
         return settings

@@ -70,3 +70,29 @@ async def test_a_forged_cursor_or_an_inverted_window_is_a_bad_request(
         "/appointments", params={"from": at(3), "to": at(1)}, headers=patient.headers
     )
     assert_problem(inverted, 400)
+
+
+async def test_created_after_lists_only_later_bookings(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    doctor, patient = await make_user(Role.DOCTOR), await make_user()
+    first = (await book(client, patient, start=1, doctor=doctor)).json()
+    second = (await book(client, patient, start=2, doctor=doctor)).json()
+    assert first["created_at"] < second["created_at"]
+    reply = await client.get(
+        "/appointments", params={"created_after": first["created_at"]}, headers=patient.headers
+    )
+    assert reply.status_code == 200, reply.text
+    assert [item["id"] for item in reply.json()["items"]] == [second["id"]]
+    # Scoped as ever: another patient's filter sees nothing of these.
+    other = await make_user()
+    theirs = await client.get(
+        "/appointments", params={"created_after": "2000-01-01T00:00:00Z"}, headers=other.headers
+    )
+    assert theirs.json()["items"] == []
+    assert_problem(
+        await client.get(
+            "/appointments", params={"created_after": "yesterday"}, headers=patient.headers
+        ),
+        400,
+    )

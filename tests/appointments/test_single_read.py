@@ -12,7 +12,8 @@ import pytest
 from domain.audit import RequestContext
 from domain.model import Role
 from persistence.audit import AuditRepository
-from persistence.db import DatabaseUnavailable, UnitOfWork
+from persistence.db import DatabaseUnavailable
+from persistence.executor import Executor
 from tests.appointments.conftest import book
 from tests.conftest import MakeUser, assert_problem
 
@@ -21,13 +22,13 @@ from tests.conftest import MakeUser, assert_problem
 def statements(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, str]]:
     """(ran in autocommit, SQL) of every statement units of work send, from now on."""
     seen: list[tuple[bool, str]] = []
-    original = UnitOfWork._execute
+    original = Executor._execute
 
-    async def spy(self: UnitOfWork, text: str, params: dict[str, Any]) -> Any:
+    async def spy(self: Executor, text: str, params: dict[str, Any]) -> Any:
         seen.append((self.connection.autocommit, text))
         return await original(self, text, params)
 
-    monkeypatch.setattr(UnitOfWork, "_execute", spy)
+    monkeypatch.setattr(Executor, "_execute", spy)
     return seen
 
 

@@ -8,7 +8,8 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from service.observability import REQUEST_ID_KEY, ObservabilityMiddleware, request_id
+from handlers.context import REQUEST_ID_KEY
+from service.observability import ObservabilityMiddleware, request_id
 from tests.conftest import assert_problem
 
 GENERATED = re.compile(r"[0-9a-f]{32}")

@@ -33,8 +33,9 @@ from domain.auth import AuthService, LoginThrottle, ThrottleKeys
 from domain.credentials import InvalidToken
 from domain.errors import Conflict
 from domain.model import utc_iso
+from domain.queries import AppointmentQuery
 from persistence import login_throttle
-from persistence.appointments import AppointmentRepository, ListQuery
+from persistence.appointments import AppointmentRepository
 from persistence.audit import AuditRepository
 from persistence.login_throttle import LoginThrottleRepository
 from persistence.refresh_tokens import RefreshTokenRepository
@@ -305,7 +306,7 @@ def appointment_ownership_ignored(mp: pytest.MonkeyPatch) -> None:
 def appointment_list_scope_dropped(mp: pytest.MonkeyPatch) -> None:
     real = AppointmentRepository.find
 
-    async def unscoped(self: AppointmentRepository, query: ListQuery) -> Any:
+    async def unscoped(self: AppointmentRepository, query: AppointmentQuery) -> Any:
         wide = dataclasses.replace(query, scope_patient_id=None, scope_doctor_id=None)
         return await real(self, wide)
 
@@ -341,7 +342,7 @@ def appointment_field_rules_ignored(mp: pytest.MonkeyPatch) -> None:
 @mutant("a slot conflict says when, never whose appointment", API3)
 def slot_conflicts_name_the_other_appointment(mp: pytest.MonkeyPatch) -> None:
     async def chatty(uow: Any, party: str, party_id: UUID, booking: Any) -> Conflict:
-        query = ListQuery(
+        query = AppointmentQuery(
             doctor_id=party_id if party == "doctor" else None,
             patient_id=party_id if party == "patient" else None,
             window_from=booking.start_at,

@@ -2478,6 +2478,11 @@ export interface operations {
                  * @example 2030-03-11T00:00:00Z
                  */
                 to?: string;
+                /**
+                 * @description Only appointments booked after this instant.
+                 * @example 2030-03-01T00:00:00Z
+                 */
+                created_after?: string;
                 /** @description By start time, ascending (`start_at`) or descending (`-start_at`). */
                 sort?: "start_at" | "-start_at";
                 /** @description Page size. */
