@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from starlette.types import Scope
 
 from domain.audit import RequestContext
@@ -36,6 +37,12 @@ def header(name: str) -> str | None:
     objects for every attribute read."""
     value: str | None = Headers(scope=_scope()).get(name)
     return value
+
+
+def cookie(name: str) -> str | None:
+    """A request cookie (the last one of that name, as Starlette reads them)."""
+    raw = header("cookie")
+    return cookie_parser(raw).get(name) if raw else None
 
 
 def caller(token_info: dict[str, Any]) -> Caller:

@@ -27,14 +27,16 @@ class StoredRefreshToken:
     expires_at: datetime
     family_expires_at: datetime
     spent: bool
+    spent_at: datetime | None  # when it was exchanged: the start of the reuse grace
     revoked: bool
     now: datetime
 
 
 _t = refresh_tokens
 
-# FOR UPDATE serialises two refreshes racing with the same token: the second one sees it spent
-# and is treated as reuse, as RFC 9700 §4.14.2 prescribes.
+# FOR UPDATE serialises two refreshes racing with the same token: the second one sees it spent,
+# and gets the same pair back within the reuse grace (domain.auth) or is treated as reuse after
+# it, as RFC 9700 §4.14.2 prescribes.
 _LOCK_BY_HASH = Sql(
     select(
         _t.c.id,
@@ -43,6 +45,7 @@ _LOCK_BY_HASH = Sql(
         _t.c.expires_at,
         _t.c.family_expires_at,
         _t.c.spent_at.is_not(None).label("spent"),
+        _t.c.spent_at,
         _t.c.revoked_at.is_not(None).label("revoked"),
         func.now().label("now"),
     )

@@ -133,7 +133,9 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
         headers=False,
     )
     # CORS outside routing and security, so a preflight never needs a token. Exact origins
-    # from configuration only: never reflected, never "*", no cookies (tokens are bearer).
+    # from configuration only: never reflected, never "*". Credentials are allowed for the one
+    # cookie there is, a browser sign-in's refresh token (HttpOnly, SameSite=Strict, /auth only,
+    # CSRF-checked: handlers.auth); access tokens stay bearer.
     app.add_middleware(
         problems.ProblemCORSMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
@@ -145,9 +147,10 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
             "If-Match",
             "Idempotency-Key",
             "X-Request-ID",
+            "X-Requested-With",
         ],
         expose_headers=["ETag", "Location", "Retry-After", "Idempotent-Replayed", "X-Request-ID"],
-        allow_credentials=False,
+        allow_credentials=True,
         max_age=600,
     )
     app.add_middleware(

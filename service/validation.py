@@ -45,6 +45,7 @@ from connexion.validators import (
 from jsonschema import Draft4Validator, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.errors import PreconditionRequired
 from service.inputs import (
     InputError,
     InvalidInput,
@@ -58,6 +59,7 @@ from service.inputs import (
 )
 
 _CONTENT_TYPE = b"content-type"
+PRECONDITION_REQUIRED = "Send If-Match with the ETag of the version you read (GET it first)."
 
 
 class PlannedParameterValidator(ParameterValidator):  # type: ignore[misc]
@@ -82,11 +84,20 @@ class PlannedParameterValidator(ParameterValidator):  # type: ignore[misc]
                 parameter_error(name, "query", "is not a parameter of this operation")
                 for name in sorted(extra)
             ]
+        precondition_missing = False
         for location in ("query", "path", "header", "cookie"):
             for param in self.parameters.get(location, []):
-                errors += self._check(location, _value(request, location, param["name"]), param)
+                value = _value(request, location, param["name"])
+                if value is None and location == "header" and _is_precondition(param):
+                    precondition_missing = True
+                    continue
+                errors += self._check(location, value, param)
         if errors:
             raise InvalidInput(errors)
+        if precondition_missing:
+            # RFC 6585: a change without its precondition is a 428 that says what to send,
+            # not a validation 400 among others.
+            raise PreconditionRequired(PRECONDITION_REQUIRED)
 
     def _check(self, location: str, value: Any, param: dict[str, Any]) -> list[InputError]:
         name = param["name"]
@@ -98,6 +109,10 @@ class PlannedParameterValidator(ParameterValidator):  # type: ignore[misc]
             parameter_error(name, location, describe(error))
             for error in self._validators[id(param)].iter_errors(value)
         ]
+
+
+def _is_precondition(param: dict[str, Any]) -> bool:
+    return bool(param.get("required")) and str(param["name"]).lower() == "if-match"
 
 
 def _value(request: ConnexionRequest, location: str, name: str) -> Any:

@@ -43,6 +43,12 @@ export interface paths {
          *     (`grant_type=password&username=…&password=…`); new clients send JSON. In Swagger UI, paste
          *     the access token into *Authorize*. A wrong password and an unknown email get the same
          *     answer after the same work.
+         *
+         *     A browser app sends `"refresh_token_in": "cookie"`: the refresh token then comes in an
+         *     `HttpOnly; Secure; SameSite=Strict` cookie scoped to `/auth` instead of the body, out of
+         *     reach of scripts. Such a request, like every later one that uses the cookie, must carry
+         *     an `X-Requested-With` header and, if the browser sends `Origin`, come from this server
+         *     or a configured origin (403 otherwise).
          */
         post: operations["logIn"];
         delete?: never;
@@ -62,10 +68,16 @@ export interface paths {
         put?: never;
         /**
          * Exchange a refresh token for a new token pair
-         * @description Each refresh token works once. Presenting one that was already used is treated as
-         *     theft: the answer is 401 and every token of that sign-in stops working, including the
+         * @description Each refresh token works once. The same token presented again within 10 seconds of its
+         *     exchange (two tabs refreshing at once, a retry after a lost reply) gets the same new pair
+         *     back, as long as that pair has not been refreshed in turn; presented later, it is treated
+         *     as theft: the answer is 401 and every token of that sign-in stops working, including the
          *     newest. A refresh token also expires after a period without use and at the end of the
          *     sign-in's absolute lifetime.
+         *
+         *     The token is taken from the body or, when the body has none, from the `medai_refresh`
+         *     cookie of a browser sign-in (then with the same `X-Requested-With` and origin rules as
+         *     the sign-in, and the new refresh token comes back in the cookie).
          */
         post: operations["refreshTokens"];
         delete?: never;
@@ -87,7 +99,9 @@ export interface paths {
          * Sign out
          * @description Ends the sign-in the refresh token belongs to: that refresh token and every access
          *     token issued with it stop working at once. A refresh token that is not the caller's, or
-         *     no longer valid, changes nothing (still 204).
+         *     no longer valid, changes nothing (still 204). The token is taken from the body or, when
+         *     the body has none, from the `medai_refresh` cookie (with the sign-in's `X-Requested-With`
+         *     and origin rules), which the reply then clears.
          */
         post: operations["logOut"];
         delete?: never;
@@ -943,6 +957,12 @@ export interface components {
              * @example correct horse battery staple
              */
             password: string;
+            /**
+             * @description Where the refresh token goes: the reply's body (also when absent), or (browser
+             *     apps) an `HttpOnly` cookie scoped to `/auth`, in which case the body has none.
+             * @enum {string}
+             */
+            refresh_token_in?: "body" | "cookie";
         };
         /** @description The OAuth 2.0 resource owner password grant (RFC 6749 §4.3.2). */
         PasswordGrant: {
@@ -960,22 +980,26 @@ export interface components {
             client_secret?: string;
         };
         /**
+         * @description The refresh token; leave it out to use the `medai_refresh` cookie instead.
          * @example {
          *       "refresh_token": "mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy"
          *     }
          */
         RefreshRequest: {
             /** @example mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy */
-            refresh_token: string;
+            refresh_token?: string;
         };
         /**
-         * @description An OAuth 2.0 style token response (RFC 6749 §5.1).
+         * @description An OAuth 2.0 style token response (RFC 6749 §5.1), with who signed in. `refresh_token` is
+         *     absent when it was set as a cookie instead (`"refresh_token_in": "cookie"`).
          * @example {
          *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.e30.c2lnbmF0dXJl",
          *       "token_type": "Bearer",
          *       "expires_in": 900,
          *       "refresh_token": "mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy",
-         *       "refresh_expires_in": 604800
+         *       "refresh_expires_in": 604800,
+         *       "user_id": "0b7e6c1a-3f7d-4c2e-9a51-8d2f4e6b1c90",
+         *       "role": "patient"
          *     }
          */
         TokenPair: {
@@ -996,13 +1020,20 @@ export interface components {
              * @description Opaque; works once, for `POST /auth/refresh`.
              * @example mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy
              */
-            refresh_token: string;
+            refresh_token?: string;
             /**
              * Format: int32
              * @description Seconds the refresh token stays valid if unused.
              * @example 604800
              */
             refresh_expires_in: number;
+            /**
+             * Format: uuid
+             * @description The signed-in user (`GET /users/{user_id}`).
+             * @example 0b7e6c1a-3f7d-4c2e-9a51-8d2f4e6b1c90
+             */
+            user_id: string;
+            role: components["schemas"]["Role"];
         };
         /**
          * @description A user profile. `email`, `active`, `created_at` and `updated_at` are present only for
@@ -1743,6 +1774,26 @@ export interface components {
                 "application/problem+json": components["schemas"]["UnauthenticatedProblem"];
             };
         };
+        /**
+         * @description A request that asks for or uses the refresh-token cookie without an `X-Requested-With`
+         *     header, or from an origin that is neither this server nor a configured one.
+         */
+        CookieRefused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/docs/problems/forbidden",
+                 *       "title": "Forbidden",
+                 *       "status": 403,
+                 *       "detail": "A request that uses the refresh-token cookie must carry an X-Requested-With header."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["ForbiddenProblem"];
+            };
+        };
         /** @description Signed in, but the caller's role may not do this. */
         Forbidden: {
             headers: {
@@ -2073,9 +2124,22 @@ export interface components {
          */
         InferenceId: string;
         /**
-         * @description The `ETag` of the version being changed; required (428 without it, 412 when it is not the
-         *     current one). `*` matches any current version (RFC 9110): it says, on purpose, "change
-         *     whatever is there now" and gives up the lost-update check; send the ETag you read.
+         * @description Required (any value) on a request that asks for or uses the refresh-token cookie: no
+         *     cross-site form can send it, and a script of another origin needs a CORS preflight
+         *     that only configured origins pass (CSRF protection).
+         * @example fetch
+         */
+        RequestedWith: string;
+        /**
+         * @description The refresh token of a browser sign-in (`"refresh_token_in": "cookie"`).
+         * @example mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy
+         */
+        RefreshCookie: string;
+        /**
+         * @description The `ETag` of the version being changed, or a comma-separated list of them (428 without
+         *     it, 412 when none is the current one). Only strong entity tags: `*` ("whatever is there
+         *     now") is refused with 400, since it would give up the lost-update check this header is
+         *     for; read the appointment and send its `ETag`.
          * @example "v1"
          */
         IfMatch: string;
@@ -2104,6 +2168,13 @@ export interface components {
         RetryAfter: number;
         /** @description Tokens must not be cached. */
         NoStore: "no-store";
+        /**
+         * @description Only for a browser sign-in: the new refresh token,
+         *     `medai_refresh=…; Max-Age=…; Path=/auth; HttpOnly; Secure; SameSite=Strict` (cleared
+         *     with `Max-Age=0` on sign-out).
+         * @example medai_refresh=mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy; Max-Age=604800; Path=/auth; HttpOnly; Secure; SameSite=Strict
+         */
+        SetRefreshCookie: string;
     };
     pathItems: never;
 }
@@ -2172,6 +2243,7 @@ export type ResponseFieldsRefused = components['responses']['FieldsRefused'];
 export type ResponseNotChangeable = components['responses']['NotChangeable'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseUnauthorized = components['responses']['Unauthorized'];
+export type ResponseCookieRefused = components['responses']['CookieRefused'];
 export type ResponseForbidden = components['responses']['Forbidden'];
 export type ResponseNotFound = components['responses']['NotFound'];
 export type ResponseConflict = components['responses']['Conflict'];
@@ -2190,6 +2262,8 @@ export type ResponseGatewayTimeout = components['responses']['GatewayTimeout'];
 export type ParameterUserId = components['parameters']['UserId'];
 export type ParameterAppointmentId = components['parameters']['AppointmentId'];
 export type ParameterInferenceId = components['parameters']['InferenceId'];
+export type ParameterRequestedWith = components['parameters']['RequestedWith'];
+export type ParameterRefreshCookie = components['parameters']['RefreshCookie'];
 export type ParameterIfMatch = components['parameters']['IfMatch'];
 export type ParameterLimit = components['parameters']['Limit'];
 export type ParameterOffset = components['parameters']['Offset'];
@@ -2198,6 +2272,7 @@ export type HeaderETag = components['headers']['ETag'];
 export type HeaderWwwAuthenticate = components['headers']['WWWAuthenticate'];
 export type HeaderRetryAfter = components['headers']['RetryAfter'];
 export type HeaderNoStore = components['headers']['NoStore'];
+export type HeaderSetRefreshCookie = components['headers']['SetRefreshCookie'];
 export type $defs = Record<string, never>;
 export interface operations {
     registerPatient: {
@@ -2236,7 +2311,15 @@ export interface operations {
     logIn: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Required (any value) on a request that asks for or uses the refresh-token cookie: no
+                 *     cross-site form can send it, and a script of another origin needs a CORS preflight
+                 *     that only configured origins pass (CSRF protection).
+                 * @example fetch
+                 */
+                "X-Requested-With"?: components["parameters"]["RequestedWith"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2251,6 +2334,7 @@ export interface operations {
             200: {
                 headers: {
                     "Cache-Control": components["headers"]["NoStore"];
+                    "Set-Cookie": components["headers"]["SetRefreshCookie"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2259,6 +2343,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["CookieRefused"];
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2270,11 +2355,25 @@ export interface operations {
     refreshTokens: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Required (any value) on a request that asks for or uses the refresh-token cookie: no
+                 *     cross-site form can send it, and a script of another origin needs a CORS preflight
+                 *     that only configured origins pass (CSRF protection).
+                 * @example fetch
+                 */
+                "X-Requested-With"?: components["parameters"]["RequestedWith"];
+            };
             path?: never;
-            cookie?: never;
+            cookie?: {
+                /**
+                 * @description The refresh token of a browser sign-in (`"refresh_token_in": "cookie"`).
+                 * @example mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy
+                 */
+                medai_refresh?: components["parameters"]["RefreshCookie"];
+            };
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["RefreshRequest"];
             };
@@ -2284,6 +2383,7 @@ export interface operations {
             200: {
                 headers: {
                     "Cache-Control": components["headers"]["NoStore"];
+                    "Set-Cookie": components["headers"]["SetRefreshCookie"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2292,6 +2392,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["CookieRefused"];
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2302,11 +2403,25 @@ export interface operations {
     logOut: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Required (any value) on a request that asks for or uses the refresh-token cookie: no
+                 *     cross-site form can send it, and a script of another origin needs a CORS preflight
+                 *     that only configured origins pass (CSRF protection).
+                 * @example fetch
+                 */
+                "X-Requested-With"?: components["parameters"]["RequestedWith"];
+            };
             path?: never;
-            cookie?: never;
+            cookie?: {
+                /**
+                 * @description The refresh token of a browser sign-in (`"refresh_token_in": "cookie"`).
+                 * @example mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy
+                 */
+                medai_refresh?: components["parameters"]["RefreshCookie"];
+            };
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["RefreshRequest"];
             };
@@ -2315,12 +2430,14 @@ export interface operations {
             /** @description Signed out. */
             204: {
                 headers: {
+                    "Set-Cookie": components["headers"]["SetRefreshCookie"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["CookieRefused"];
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2584,14 +2701,15 @@ export interface operations {
     updateAppointment: {
         parameters: {
             query?: never;
-            header?: {
+            header: {
                 /**
-                 * @description The `ETag` of the version being changed; required (428 without it, 412 when it is not the
-                 *     current one). `*` matches any current version (RFC 9110): it says, on purpose, "change
-                 *     whatever is there now" and gives up the lost-update check; send the ETag you read.
+                 * @description The `ETag` of the version being changed, or a comma-separated list of them (428 without
+                 *     it, 412 when none is the current one). Only strong entity tags: `*` ("whatever is there
+                 *     now") is refused with 400, since it would give up the lost-update check this header is
+                 *     for; read the appointment and send its `ETag`.
                  * @example "v1"
                  */
-                "If-Match"?: components["parameters"]["IfMatch"];
+                "If-Match": components["parameters"]["IfMatch"];
             };
             path: {
                 /**
