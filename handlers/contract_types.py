@@ -352,7 +352,7 @@ ParameterError = TypedDict(
     "ParameterError",
     {
         "parameter": str,
-        "in": Literal["query", "path", "header"],
+        "in": Literal["query", "path", "header", "cookie"],
         "message": str,
     },
 )

@@ -25,6 +25,7 @@ from service.hardening import HardenedServerErrors, HardeningMiddleware
 from service.jsonifier import OrjsonJsonifier
 from service.methods import MethodGuard, spec_paths
 from service.observability import ObservabilityMiddleware, operation_routes
+from service.ratelimit import RateLimit
 from service.reference import (
     DOCS_PATH,
     SPEC_PATH,
@@ -149,10 +150,22 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
             "X-Request-ID",
             "X-Requested-With",
         ],
-        expose_headers=["ETag", "Location", "Retry-After", "Idempotent-Replayed", "X-Request-ID"],
+        expose_headers=[
+            "ETag",
+            "Location",
+            "Retry-After",
+            "Idempotent-Replayed",
+            "X-Request-ID",
+            "RateLimit",
+            "RateLimit-Policy",
+        ],
         allow_credentials=True,
         max_age=600,
     )
+    if settings.rate_limit:  # inside CORS, so that a browser can read a 429 and the quota
+        app.add_middleware(
+            RateLimit, position=MiddlewarePosition.BEFORE_EXCEPTION, quota=settings.rate_limit
+        )
     app.add_middleware(
         RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime
     )
