@@ -2211,11 +2211,6 @@ export interface components {
          */
         RequestedWith: string;
         /**
-         * @description The refresh token of a browser sign-in (`"refresh_token_in": "cookie"`).
-         * @example mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy
-         */
-        RefreshCookie: string;
-        /**
          * @description The `ETag` of the version being changed, or a comma-separated list of them (428 without
          *     it, 412 when none is the current one). Only strong entity tags: `*` ("whatever is there
          *     now") is refused with 400, since it would give up the lost-update check this header is
@@ -2364,7 +2359,6 @@ export type ParameterUserId = components['parameters']['UserId'];
 export type ParameterAppointmentId = components['parameters']['AppointmentId'];
 export type ParameterInferenceId = components['parameters']['InferenceId'];
 export type ParameterRequestedWith = components['parameters']['RequestedWith'];
-export type ParameterRefreshCookie = components['parameters']['RefreshCookie'];
 export type ParameterIfMatch = components['parameters']['IfMatch'];
 export type ParameterLimit = components['parameters']['Limit'];
 export type ParameterOffset = components['parameters']['Offset'];
@@ -2475,13 +2469,7 @@ export interface operations {
                 "X-Requested-With"?: components["parameters"]["RequestedWith"];
             };
             path?: never;
-            cookie?: {
-                /**
-                 * @description The refresh token of a browser sign-in (`"refresh_token_in": "cookie"`).
-                 * @example mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy
-                 */
-                medai_refresh?: components["parameters"]["RefreshCookie"];
-            };
+            cookie?: never;
         };
         requestBody?: {
             content: {
@@ -2527,13 +2515,7 @@ export interface operations {
                 "X-Requested-With"?: components["parameters"]["RequestedWith"];
             };
             path?: never;
-            cookie?: {
-                /**
-                 * @description The refresh token of a browser sign-in (`"refresh_token_in": "cookie"`).
-                 * @example mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy
-                 */
-                medai_refresh?: components["parameters"]["RefreshCookie"];
-            };
+            cookie?: never;
         };
         requestBody?: {
             content: {
