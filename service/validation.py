@@ -231,7 +231,9 @@ class PlannedValidationOperation(RequestValidationOperation):  # type: ignore[mi
         if not body:
             if self._required:
                 raise InvalidInput([body_error("", "is required")])
-            await self.next_app(scope, _replay(body, receive), send)
+            # No body, so no media type: whatever the client named (perhaps not a media type
+            # at all) must not reach Connexion's binding, which parses it to read a body.
+            await self.next_app(_without_body_headers(scope), _replay(body, receive), send)
             return
         given = _content_type(scope)
         media_type = given.split(";", 1)[0].strip().lower() if given else None
@@ -274,6 +276,16 @@ def _content_type(scope: Scope) -> str | None:
             text: str = value.decode("latin-1")
             return text
     return None
+
+
+def _without_body_headers(scope: Scope) -> Scope:
+    changed = copy.copy(scope)
+    changed["headers"] = [
+        (key, value)
+        for key, value in scope["headers"]
+        if key.lower() not in (_CONTENT_TYPE, b"content-length", b"transfer-encoding")
+    ]
+    return changed
 
 
 def _with_body_headers(scope: Scope, media_type: str, length: int) -> Scope:

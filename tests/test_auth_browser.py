@@ -227,3 +227,17 @@ async def test_a_token_in_the_body_needs_no_csrf_header(
     )
     assert reply.status_code == 200
     assert "set-cookie" not in reply.headers
+
+
+@pytest.mark.parametrize("content_type", ["foo", "a/b/c", "application/json", ""])
+async def test_an_empty_refresh_or_sign_out_with_any_content_type_is_a_4xx(
+    browser: httpx.AsyncClient, make_user: MakeUser, content_type: str
+) -> None:
+    """The body is optional now (the cookie may carry the token): an empty one is no body,
+    whatever media type the client named (found by tests/test_fuzz_inputs.py: it was a 500)."""
+    user = await make_user()
+    for path, headers in [("/auth/refresh", {}), ("/auth/logout", user.headers)]:
+        reply = await browser.post(
+            path, content=b"", headers={**headers, "Content-Type": content_type}
+        )
+        assert reply.status_code in (204, 401), (path, reply.text)
