@@ -3,12 +3,22 @@
 Access tokens follow RFC 8725 and RFC 9068: HS256 only (the algorithm is pinned, never read
 from the token), header ``typ: at+jwt`` so that no other JWT we might ever issue passes as an
 access token, and ``iss``/``aud``/``exp``/``iat``/``sub``/``jti`` all required. ``ver`` is the
-user's session version at issue time and ``sid`` the sign-in it belongs to (see
-:mod:`domain.credentials`). Refresh tokens are opaque, not JWTs: :mod:`domain.credentials`.
+user's session version at issue time and ``sid`` the sign-in it belongs to; the security layer
+checks both against the database, so that signing out, deactivation, a role change or a
+password change ends older tokens at once.
+
+Refresh tokens are random strings, never JWTs: the server stores only their SHA-256
+(:mod:`domain.credentials`). The one issued by a refresh is derived from the token presented
+(HMAC under a key of its own), and so is the access token's ``jti`` beside it: a concurrent
+refresh with the same token within the reuse grace gets the very same pair back without the
+server ever storing a token (README, Decisions).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
 import uuid
 from typing import Any
@@ -16,25 +26,38 @@ from uuid import UUID
 
 import jwt
 
-from domain.credentials import AccessClaims, ExpiredToken, InvalidToken
+from domain.credentials import REFRESH_TOKEN_PREFIX, AccessClaims, ExpiredToken, InvalidToken
 from domain.model import Role
 
 ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a type name, not a secret
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
+_ROTATION_LABEL = b"medai refresh-token rotation v1"
 
 
 class TokenService:
     def __init__(self, *, secret: str, issuer: str, audience: str, ttl_seconds: int) -> None:
         self._secret = secret
+        # A key of its own (HMAC as a key derivation function): a derived refresh token can
+        # never pass for anything signed with the JWT secret, nor the reverse.
+        self._rotation_key = hmac.new(secret.encode(), _ROTATION_LABEL, hashlib.sha256).digest()
         self.issuer = issuer
         self.audience = audience
         self.ttl_seconds = ttl_seconds
 
     def issue_access(
-        self, user_id: UUID, role: Role, session_version: int, session_id: UUID
+        self,
+        user_id: UUID,
+        role: Role,
+        session_version: int,
+        session_id: UUID,
+        *,
+        issued_at: int | None = None,
+        jti: str | None = None,
     ) -> str:
-        now = int(time.time())
+        """A signed access token; ``issued_at`` and ``jti`` given, the same inputs give the
+        same token (a refresh repeated within the reuse grace)."""
+        now = int(time.time()) if issued_at is None else issued_at
         claims = {
             "iss": self.issuer,
             "aud": self.audience,
@@ -42,12 +65,21 @@ class TokenService:
             "iat": now,
             "nbf": now,
             "exp": now + self.ttl_seconds,
-            "jti": uuid.uuid4().hex,
+            "jti": uuid.uuid4().hex if jti is None else jti,
             "role": role.value,
             "ver": session_version,
             "sid": str(session_id),
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM, headers={"typ": "at+jwt"})
+
+    def successor(self, refresh_token: str) -> tuple[str, str]:
+        """The refresh token that replaces ``refresh_token`` on rotation, and the ``jti`` of the
+        access token issued with it: only the holder of the presented token and the server can
+        compute them."""
+        digest = hmac.new(self._rotation_key, refresh_token.encode(), hashlib.sha256).digest()
+        successor = REFRESH_TOKEN_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        jti = hmac.new(self._rotation_key, b"jti " + digest, hashlib.sha256).hexdigest()[:32]
+        return successor, jti
 
     def decode_access(self, token: str) -> AccessClaims:
         try:

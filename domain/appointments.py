@@ -346,9 +346,10 @@ async def _update_once(
 
 
 def _matches(if_match: str, version: int) -> bool:
-    """Strong comparison (RFC 9110 §13.1.1): weak tags never match; ``*`` matches."""
+    """Strong comparison (RFC 9110 §13.1.1): weak tags never match, and neither does ``*``
+    (refused by the contract: it would skip the lost-update check; README, Decisions)."""
     tags = [tag.strip() for tag in if_match.split(",")]
-    return "*" in tags or etag(version) in tags
+    return etag(version) in tags
 
 
 async def delete(tx: Transactions, caller: Caller, appointment_id: UUID) -> None:

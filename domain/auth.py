@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from domain.credentials import (
@@ -13,7 +15,7 @@ from domain.credentials import (
     hash_refresh_token,
     new_refresh_token,
 )
-from domain.errors import Conflict, TooManyRequests, Unauthenticated
+from domain.errors import Conflict, Forbidden, TooManyRequests, Unauthenticated
 from domain.model import Role, TokenPair, User
 from domain.ports import EmailTaken, KeyState, Transactions, UnitOfWork
 
@@ -21,6 +23,38 @@ BAD_CREDENTIALS = "The email or password is incorrect."
 BAD_REFRESH = "The refresh token is invalid, expired or already used."
 THROTTLED = "Too many failed sign-ins; try again later."
 SIGN_UPS_THROTTLED = "Too many sign-ups from this address; try again later."
+CSRF_HEADER = "X-Requested-With"
+NO_CSRF_HEADER = (
+    "A request that uses the refresh-token cookie must carry an X-Requested-With header."
+)
+FOREIGN_ORIGIN = "A request that uses the refresh-token cookie must come from a trusted origin."
+# How long a spent refresh token still gets the pair it was exchanged for (README, Decisions):
+# two tabs, or a retry after a lost reply, refresh with the same token within this time.
+REFRESH_REUSE_GRACE_SECONDS = 10
+
+
+def check_cookie_request(
+    *,
+    csrf_header: str | None,
+    origin: str | None,
+    fetch_site: str | None,
+    host: str | None,
+    trusted_origins: Collection[str],
+) -> None:
+    """Refuse (403) a request that would use the refresh-token cookie unless it can only have
+    come from a page of a trusted origin: a custom header (no form or simple cross-site request
+    can carry one, and a cross-origin script needs a CORS preflight that only the configured
+    origins pass) and, when the browser names it, an origin that is this server or configured."""
+    if not csrf_header:
+        raise Forbidden(NO_CSRF_HEADER)
+    if fetch_site == "cross-site":
+        raise Forbidden(FOREIGN_ORIGIN)
+    if origin is None:
+        return  # not a browser, or a same-origin request of an older one
+    if origin in trusted_origins:
+        return
+    if host is None or urlsplit(origin).netloc.lower() != host.lower():
+        raise Forbidden(FOREIGN_ORIGIN)
 
 
 EMAIL_TAKEN = "A user with this email already exists."
@@ -107,6 +141,7 @@ class AuthService:
     refresh_ttl: int
     refresh_idle_ttl: int
     throttle: LoginThrottle = LoginThrottle()
+    reuse_grace_seconds: int = REFRESH_REUSE_GRACE_SECONDS
     min_password_length: int = 8
 
     def check_password(self, password: str) -> None:
@@ -199,7 +234,18 @@ class AuthService:
                 raise Unauthenticated(BAD_REFRESH)
             event.resource_id = str(stored.family_id)
             uow.audit.identify(stored.user_id, None)
+            successor, jti = self.tokens.successor(refresh_token)
             if stored.spent:
+                repeated = await self._repeat(
+                    uow,
+                    stored.family_id,
+                    stored.user_id,
+                    (stored.spent_at, stored.now),
+                    successor,
+                    jti,
+                )
+                if repeated is not None:
+                    return repeated
                 # A spent token presented again means it was copied: end the whole sign-in.
                 await uow.refresh_tokens.revoke_family(stored.family_id)
                 event.action = "auth.refresh.reuse"
@@ -213,9 +259,59 @@ class AuthService:
                 raise Unauthenticated(BAD_REFRESH)
             uow.audit.identify(user.id, user.role.value)
             await uow.refresh_tokens.mark_spent(stored.id)
-            pair = await self._issue(uow, user, stored.family_id, stored.family_expires_at)
+            # Issued at the database's time of this exchange (the token's spent_at), so that a
+            # repeat within the grace can sign the same access token.
+            pair = await self._issue(
+                uow,
+                user,
+                stored.family_id,
+                stored.family_expires_at,
+                refresh_token=successor,
+                issued_at=int(stored.now.timestamp()),
+                jti=jti,
+            )
             await uow.commit()
             return pair
+
+    async def _repeat(
+        self,
+        uow: UnitOfWork,
+        family_id: UUID,
+        user_id: UUID,
+        spent_and_now: tuple[datetime | None, datetime],
+        successor: str,
+        jti: str,
+    ) -> TokenPair | None:
+        """The pair a spent token was exchanged for, if it is presented again within the grace
+        and that pair is still the sign-in's newest (not yet refreshed, not revoked)."""
+        spent_at, now = spent_and_now
+        if spent_at is None or (now - spent_at).total_seconds() > self.reuse_grace_seconds:
+            return None
+        newest = await uow.refresh_tokens.lock(hash_refresh_token(successor))
+        if newest is None or newest.spent or newest.revoked or newest.family_id != family_id:
+            return None
+        user = await uow.users.get(user_id)
+        if user is None or not user.active:
+            raise Unauthenticated(BAD_REFRESH)
+        uow.audit.identify(user.id, user.role.value)
+        access_token = self.tokens.issue_access(
+            user.id,
+            user.role,
+            user.session_version,
+            family_id,
+            # The first exchange was issued at its spent_at: see refresh().
+            issued_at=int(spent_at.timestamp()),
+            jti=jti,
+        )
+        await uow.commit()
+        return TokenPair(
+            access_token=access_token,
+            refresh_token=successor,
+            expires_in=self.tokens.ttl_seconds,
+            refresh_expires_in=self.refresh_idle_ttl,
+            user_id=user.id,
+            role=user.role,
+        )
 
     async def log_out(self, tx: Transactions, *, refresh_token: str, user_id: UUID) -> None:
         """End the sign-in the refresh token belongs to, if it is the caller's."""
@@ -232,9 +328,17 @@ class AuthService:
         await uow.refresh_tokens.revoke_all_for_user(user_id)
 
     async def _issue(
-        self, uow: UnitOfWork, user: User, family_id: UUID, family_expires_at: datetime
+        self,
+        uow: UnitOfWork,
+        user: User,
+        family_id: UUID,
+        family_expires_at: datetime,
+        *,
+        refresh_token: str | None = None,
+        issued_at: int | None = None,
+        jti: str | None = None,
     ) -> TokenPair:
-        refresh_token = new_refresh_token()
+        refresh_token = refresh_token or new_refresh_token()
         await uow.refresh_tokens.add(
             user_id=user.id,
             family_id=family_id,
@@ -244,9 +348,11 @@ class AuthService:
         )
         return TokenPair(
             access_token=self.tokens.issue_access(
-                user.id, user.role, user.session_version, family_id
+                user.id, user.role, user.session_version, family_id, issued_at=issued_at, jti=jti
             ),
             refresh_token=refresh_token,
             expires_in=self.tokens.ttl_seconds,
             refresh_expires_in=self.refresh_idle_ttl,
+            user_id=user.id,
+            role=user.role,
         )

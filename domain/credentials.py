@@ -90,8 +90,23 @@ class AccessTokens(Protocol):
     def ttl_seconds(self) -> int: ...
 
     def issue_access(
-        self, user_id: UUID, role: Role, session_version: int, session_id: UUID
-    ) -> str: ...
+        self,
+        user_id: UUID,
+        role: Role,
+        session_version: int,
+        session_id: UUID,
+        *,
+        issued_at: int | None = None,
+        jti: str | None = None,
+    ) -> str:
+        """A signed access token; ``issued_at`` and ``jti`` given, the same inputs give the
+        same token (a refresh repeated within the reuse grace)."""
+        ...
+
+    def successor(self, refresh_token: str) -> tuple[str, str]:
+        """The refresh token that replaces ``refresh_token`` on rotation and the ``jti`` of the
+        access token issued with it, derived so that a repeated refresh gets the same pair."""
+        ...
 
     def decode_access(self, token: str) -> AccessClaims:
         """The claims of a token this service issued, or :class:`InvalidToken` (

@@ -84,12 +84,19 @@ class TokenPair:
     refresh_token: str
     expires_in: int
     refresh_expires_in: int
+    user_id: UUID
+    role: Role
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, *, with_refresh_token: bool = True) -> dict[str, Any]:
+        """The token reply; without the refresh token when it travels in a cookie instead."""
+        reply: dict[str, Any] = {
             "access_token": self.access_token,
             "token_type": "Bearer",
             "expires_in": self.expires_in,
-            "refresh_token": self.refresh_token,
             "refresh_expires_in": self.refresh_expires_in,
+            "user_id": str(self.user_id),
+            "role": self.role.value,
         }
+        if with_refresh_token:
+            reply["refresh_token"] = self.refresh_token
+        return reply

@@ -55,6 +55,7 @@ class StoredRefreshToken:
     expires_at: datetime
     family_expires_at: datetime
     spent: bool
+    spent_at: datetime | None  # when it was exchanged: the start of the reuse grace
     revoked: bool
     now: datetime
 

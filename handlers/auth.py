@@ -4,9 +4,45 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.context import JSON, caller, client_address, services, transactions
+from domain.auth import CSRF_HEADER, check_cookie_request
+from domain.model import TokenPair
+from handlers.context import JSON, caller, client_address, cookie, header, services, transactions
 
 NO_STORE = {**JSON, "Cache-Control": "no-store", "Pragma": "no-cache"}
+# The refresh token of a browser sign-in (README, Decisions): never readable by scripts, sent
+# only to the /auth operations, only over HTTPS and only by pages of this site.
+REFRESH_COOKIE = "medai_refresh"
+_COOKIE_ATTRIBUTES = "Path=/auth; HttpOnly; Secure; SameSite=Strict"
+
+
+def _check_cookie_request() -> None:
+    check_cookie_request(
+        csrf_header=header(CSRF_HEADER),
+        origin=header("origin"),
+        fetch_site=header("sec-fetch-site"),
+        host=header("host"),
+        trusted_origins=services().trusted_origins,
+    )
+
+
+def _token_reply(pair: TokenPair, *, in_cookie: bool) -> tuple[dict[str, Any], int, dict[str, str]]:
+    if not in_cookie:
+        return pair.to_json(), 200, NO_STORE
+    set_cookie = (
+        f"{REFRESH_COOKIE}={pair.refresh_token}; Max-Age={pair.refresh_expires_in}; "
+        + _COOKIE_ATTRIBUTES
+    )
+    return pair.to_json(with_refresh_token=False), 200, {**NO_STORE, "Set-Cookie": set_cookie}
+
+
+def _presented_refresh_token(body: dict[str, Any] | None) -> tuple[str | None, bool]:
+    """The refresh token of the request and whether it came in the cookie (checked for CSRF)."""
+    if body and "refresh_token" in body:
+        return str(body["refresh_token"]), False
+    from_cookie = cookie(REFRESH_COOKIE)
+    if from_cookie:
+        _check_cookie_request()
+    return from_cookie, True
 
 
 async def register_patient(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -23,25 +59,34 @@ async def register_patient(body: dict[str, Any]) -> tuple[dict[str, Any], int, d
 async def log_in(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Sign in with email and password (JSON, or the OAuth 2.0 password grant form)."""
     email = body["email"] if "email" in body else body["username"]
+    in_cookie = body.get("refresh_token_in") == "cookie"
+    if in_cookie:
+        _check_cookie_request()
     pair = await services().auth.login(
         transactions(), email=email, password=body["password"], address=client_address()
     )
-    return pair.to_json(), 200, NO_STORE
+    return _token_reply(pair, in_cookie=in_cookie)
 
 
-async def refresh_tokens(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
-    """Exchange a refresh token for a new pair."""
-    pair = await services().auth.refresh(transactions(), refresh_token=body["refresh_token"])
-    return pair.to_json(), 200, NO_STORE
+async def refresh_tokens(
+    body: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Exchange a refresh token (in the body, or in the cookie) for a new pair."""
+    refresh_token, in_cookie = _presented_refresh_token(body)
+    # No token at all is the same answer as a spent one: there is nothing to exchange.
+    pair = await services().auth.refresh(transactions(), refresh_token=refresh_token or "")
+    return _token_reply(pair, in_cookie=in_cookie)
 
 
 async def log_out(
-    body: dict[str, Any], token_info: dict[str, Any]
+    token_info: dict[str, Any], body: dict[str, Any] | None = None
 ) -> tuple[None, int, dict[str, str]]:
     """End this sign-in: its refresh token and its access tokens stop working."""
-    await services().auth.log_out(
-        transactions(token_info),
-        refresh_token=body["refresh_token"],
-        user_id=caller(token_info).id,
-    )
+    refresh_token, in_cookie = _presented_refresh_token(body)
+    if refresh_token:
+        await services().auth.log_out(
+            transactions(token_info), refresh_token=refresh_token, user_id=caller(token_info).id
+        )
+    if in_cookie:
+        return None, 204, {"Set-Cookie": f"{REFRESH_COOKIE}=; Max-Age=0; {_COOKIE_ATTRIBUTES}"}
     return None, 204, {}

@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from typing import Any, Protocol
 
 from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from starlette.types import Scope
 
 from domain.audit import RequestContext
@@ -48,6 +49,10 @@ class Services(Protocol):
 
     @property
     def inference_rate_per_minute(self) -> int: ...
+    @property
+    def trusted_origins(self) -> tuple[str, ...]:
+        """Origins whose pages may use the refresh-token cookie besides this server's own."""
+        ...
 
     def transactions(self, context: RequestContext) -> Transactions:
         """Units of work whose audit events carry ``context``."""
@@ -81,6 +86,12 @@ def header(name: str) -> str | None:
     objects for every attribute read."""
     value: str | None = Headers(scope=_scope()).get(name)
     return value
+
+
+def cookie(name: str) -> str | None:
+    """A request cookie (the last one of that name, as Starlette reads them)."""
+    raw = header("cookie")
+    return cookie_parser(raw).get(name) if raw else None
 
 
 def caller(token_info: dict[str, Any]) -> Caller:

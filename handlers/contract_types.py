@@ -138,6 +138,12 @@ class BodyFieldError(TypedDict):
 class Credentials(TypedDict):
     email: str
     password: str
+    refresh_token_in: NotRequired[Literal["body", "cookie"]]
+    """
+    Where the refresh token goes: the reply's body (also when absent), or (browser
+    apps) an `HttpOnly` cookie scoped to `/auth`, in which case the body has none.
+
+    """
 
 
 Email: TypeAlias = str
@@ -346,7 +352,7 @@ ParameterError = TypedDict(
     "ParameterError",
     {
         "parameter": str,
-        "in": Literal["query", "path", "header"],
+        "in": Literal["query", "path", "header", "cookie"],
         "message": str,
     },
 )
@@ -603,7 +609,11 @@ class PreconditionRequiredProblem(Problem):
 
 
 class RefreshRequest(TypedDict):
-    refresh_token: str
+    """
+    The refresh token; leave it out to use the `medai_refresh` cookie instead.
+    """
+
+    refresh_token: NotRequired[str]
 
 
 RefusedField: TypeAlias = str
@@ -653,7 +663,9 @@ RFC 3339 with an offset, at or after 1900-01-01T00:00:00Z and before
 
 class TokenPair(TypedDict):
     """
-    An OAuth 2.0 style token response (RFC 6749 §5.1).
+    An OAuth 2.0 style token response (RFC 6749 §5.1), with who signed in. `refresh_token` is
+    absent when it was set as a cookie instead (`"refresh_token_in": "cookie"`).
+
     """
 
     access_token: str
@@ -665,7 +677,7 @@ class TokenPair(TypedDict):
     """
     Seconds until the access token expires.
     """
-    refresh_token: str
+    refresh_token: NotRequired[str]
     """
     Opaque; works once, for `POST /auth/refresh`.
     """
@@ -673,6 +685,11 @@ class TokenPair(TypedDict):
     """
     Seconds the refresh token stays valid if unused.
     """
+    user_id: str
+    """
+    The signed-in user (`GET /users/{user_id}`).
+    """
+    role: Role
 
 
 class TooManyRequestsProblem(Problem):

@@ -17,8 +17,9 @@ from persistence.sql import Sql
 
 _t = refresh_tokens
 
-# FOR UPDATE serialises two refreshes racing with the same token: the second one sees it spent
-# and is treated as reuse, as RFC 9700 §4.14.2 prescribes.
+# FOR UPDATE serialises two refreshes racing with the same token: the second one sees it spent,
+# and gets the same pair back within the reuse grace (domain.auth) or is treated as reuse after
+# it, as RFC 9700 §4.14.2 prescribes.
 _LOCK_BY_HASH = Sql(
     select(
         _t.c.id,
@@ -27,6 +28,7 @@ _LOCK_BY_HASH = Sql(
         _t.c.expires_at,
         _t.c.family_expires_at,
         _t.c.spent_at.is_not(None).label("spent"),
+        _t.c.spent_at,
         _t.c.revoked_at.is_not(None).label("revoked"),
         func.now().label("now"),
     )

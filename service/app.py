@@ -33,6 +33,7 @@ from service.hardening import HardenedServerErrors, HardeningMiddleware
 from service.jsonifier import OrjsonJsonifier
 from service.methods import MethodGuard, spec_paths
 from service.observability import ObservabilityMiddleware, operation_routes
+from service.ratelimit import RateLimit
 from service.reference import (
     DOCS_PATH,
     SPEC_PATH,
@@ -147,7 +148,9 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
         headers=False,
     )
     # CORS outside routing and security, so a preflight never needs a token. Exact origins
-    # from configuration only: never reflected, never "*", no cookies (tokens are bearer).
+    # from configuration only: never reflected, never "*". Credentials are allowed for the one
+    # cookie there is, a browser sign-in's refresh token (HttpOnly, SameSite=Strict, /auth only,
+    # CSRF-checked: handlers.auth); access tokens stay bearer.
     app.add_middleware(
         problems.ProblemCORSMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
@@ -159,11 +162,24 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
             "If-Match",
             "Idempotency-Key",
             "X-Request-ID",
+            "X-Requested-With",
         ],
-        expose_headers=["ETag", "Location", "Retry-After", "Idempotent-Replayed", "X-Request-ID"],
-        allow_credentials=False,
+        expose_headers=[
+            "ETag",
+            "Location",
+            "Retry-After",
+            "Idempotent-Replayed",
+            "X-Request-ID",
+            "RateLimit",
+            "RateLimit-Policy",
+        ],
+        allow_credentials=True,
         max_age=600,
     )
+    if settings.rate_limit:  # inside CORS, so that a browser can read a 429 and the quota
+        app.add_middleware(
+            RateLimit, position=MiddlewarePosition.BEFORE_EXCEPTION, quota=settings.rate_limit
+        )
     app.add_middleware(
         RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime
     )

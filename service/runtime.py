@@ -102,6 +102,10 @@ class Runtime:
     def inference_rate_per_minute(self) -> int:
         return self.settings.inference_rate_per_minute
 
+    @property
+    def trusted_origins(self) -> tuple[str, ...]:
+        return self.settings.cors_origins
+
     def transactions(self, context: RequestContext) -> RequestTransactions:
         return self.database.transactions(context)
 

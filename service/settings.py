@@ -70,6 +70,8 @@ class Settings:
     ml_breaker_reset: float = 30.0
     ml_max_concurrent: int = 8
     inference_rate_per_minute: int = 30
+    # Requests a minute one client address may send one worker (0: no quota; service/ratelimit).
+    rate_limit: int = 0
     initial_admin_email: str | None = None
     initial_admin_password: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
@@ -158,6 +160,7 @@ class Settings:
             inference_rate_per_minute=reader.integer(
                 "MEDAI_INFERENCE_RATE_PER_MINUTE", d.inference_rate_per_minute, 1, 100000
             ),
+            rate_limit=reader.integer("MEDAI_RATE_LIMIT", 0, 0, 1_000_000),
             initial_admin_email=reader.optional("MEDAI_ADMIN_EMAIL"),
             initial_admin_password=reader.optional("MEDAI_ADMIN_PASSWORD"),
             cors_origins=reader.words("MEDAI_CORS_ORIGINS", d.cors_origins),

@@ -37,6 +37,7 @@ from connexion.validators import (
 from jsonschema import Draft4Validator, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.errors import PreconditionRequired
 from service.inputs import (
     InputError,
     InvalidInput,
@@ -57,6 +58,7 @@ _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tr
 # Schema objects live as long as the app's operations; each is kept here beside its validator,
 # so that an id is never reused while its entry exists.
 _VALIDATORS: dict[tuple[int, type[Draft4Validator]], tuple[object, Draft4Validator]] = {}
+PRECONDITION_REQUIRED = "Send If-Match with the ETag of the version you read (GET it first)."
 
 
 def _validator_for(schema: dict[str, Any], kind: type[Draft4Validator]) -> Draft4Validator:
@@ -80,11 +82,20 @@ class ErrorsParameterValidator(ParameterValidator):  # type: ignore[misc]
                 parameter_error(name, "query", "is not a parameter of this operation")
                 for name in sorted(extra)
             ]
+        precondition_missing = False
         for location in ("query", "path", "header", "cookie"):
             for param in self.parameters.get(location, []):
-                errors += _check(location, _value(request, location, param["name"]), param)
+                value = _value(request, location, param["name"])
+                if value is None and location == "header" and _is_precondition(param):
+                    precondition_missing = True
+                    continue
+                errors += _check(location, value, param)
         if errors:
             raise InvalidInput(errors)
+        if precondition_missing:
+            # RFC 6585: a change without its precondition is a 428 that says what to send,
+            # not a validation 400 among others.
+            raise PreconditionRequired(PRECONDITION_REQUIRED)
 
 
 def _check(location: str, value: Any, param: dict[str, Any]) -> list[InputError]:
@@ -97,6 +108,10 @@ def _check(location: str, value: Any, param: dict[str, Any]) -> list[InputError]
     return [
         parameter_error(name, location, describe(error)) for error in validator.iter_errors(value)
     ]
+
+
+def _is_precondition(param: dict[str, Any]) -> bool:
+    return bool(param.get("required")) and str(param["name"]).lower() == "if-match"
 
 
 def _value(request: ConnexionRequest, location: str, name: str) -> Any:
@@ -203,7 +218,9 @@ class BodyGate:
         if not body:
             if rule.required:
                 raise InvalidInput([body_error("", "is required")])
-            await self.app(_with_length(scope, 0), _replay(body, receive), send)
+            # No body, so no media type: whatever the client named (perhaps not a media type
+            # at all) must not reach Connexion's binding, which parses it to read a body.
+            await self.app(_without_body_headers(scope), _replay(body, receive), send)
             return
         given = _content_type(scope)
         media_type = given.split(";", 1)[0].strip().lower() if given else None
@@ -243,6 +260,16 @@ def _content_type(scope: Scope) -> str | None:
             text: str = value.decode("latin-1")
             return text
     return None
+
+
+def _without_body_headers(scope: Scope) -> Scope:
+    changed = copy.copy(scope)
+    changed["headers"] = [
+        (key, value)
+        for key, value in scope["headers"]
+        if key.lower() not in (_CONTENT_TYPE, b"content-length", b"transfer-encoding")
+    ]
+    return changed
 
 
 def _with_length(scope: Scope, length: int) -> Scope:

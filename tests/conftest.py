@@ -179,6 +179,16 @@ def make_user(client: httpx.AsyncClient, database_url: str) -> MakeUser:
     return make
 
 
+def end_refresh_grace(database_url: str) -> None:
+    """Move every refresh exchange a minute into the past, beyond the reuse grace (10 s), as if
+    the client had waited: a spent token presented now is reuse, not a concurrent refresh."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE refresh_tokens SET spent_at = spent_at - interval '1 minute' "
+            "WHERE spent_at IS NOT NULL"
+        )
+
+
 def assert_problem(reply: httpx.Response, status: int) -> dict[str, Any]:
     """The reply is an RFC 9457 problem with this status."""
     assert reply.status_code == status, reply.text

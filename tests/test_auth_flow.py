@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import PASSWORD, MakeUser, assert_problem
+from tests.conftest import PASSWORD, MakeUser, assert_problem, end_refresh_grace
 
 
 async def register(client: httpx.AsyncClient, email: str = "Anna@Example.org") -> httpx.Response:
@@ -30,7 +30,7 @@ async def test_register_refuses_an_email_differing_only_in_case(client: httpx.As
 
 
 async def test_login_refresh_rotation_and_reuse_revokes_the_family(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, database_url: str
 ) -> None:
     await register(client)
     login = await client.post(
@@ -41,12 +41,18 @@ async def test_login_refresh_rotation_and_reuse_revokes_the_family(
     first = login.json()
     me = await client.get("/users/me", headers={"Authorization": f"Bearer {first['access_token']}"})
     assert me.json()["email"] == "anna@example.org"
+    # Who signed in comes with the tokens: no /users/me needed after a sign-in.
+    assert (first["user_id"], first["role"]) == (me.json()["id"], "patient")
 
     second = await client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert second.status_code == 200
     newest = second.json()["refresh_token"]
     assert newest != first["refresh_token"]
 
+    # Within the grace the same token gets the same pair (two tabs); after it, reuse is theft.
+    repeat = await client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert repeat.json() == second.json()
+    end_refresh_grace(database_url)
     reuse = await client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert_problem(reuse, 401)
     assert_problem(await client.post("/auth/refresh", json={"refresh_token": newest}), 401)

@@ -38,6 +38,42 @@ async def test_a_change_without_if_match_is_428_and_with_a_stale_one_412(
     assert (await client.get(url, headers=patient.headers)).json()["reason"] == "first"
 
 
+@pytest.mark.parametrize("precondition", ["*", '"v1", *', 'W/"v1"', "v1"])
+async def test_if_match_star_or_a_tag_that_is_not_strong_is_refused_and_changes_nothing(
+    client: httpx.AsyncClient, make_user: MakeUser, precondition: str
+) -> None:
+    """``*`` would change whatever is there now, without the lost-update check (README)."""
+    doctor, patient = await make_user(Role.DOCTOR), await make_user()
+    created = await book(client, patient, start=1, doctor=doctor)
+    url = created.headers["location"]
+    problem = assert_problem(await put(client, patient, url, precondition, reason="x"), 400)
+    assert problem["errors"][0]["parameter"] == "If-Match"
+    assert problem["errors"][0]["in"] == "header"
+    read = (await client.get(url, headers=patient.headers)).json()
+    assert (read["version"], read["reason"]) == (1, created.json()["reason"])
+
+
+async def test_a_list_of_etags_matches_if_one_is_current(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    doctor, patient = await make_user(Role.DOCTOR), await make_user()
+    created = await book(client, patient, start=1, doctor=doctor)
+    reply = await put(client, patient, created.headers["location"], '"v9", "v1"', reason="y")
+    assert reply.status_code == 200
+
+
+async def test_a_missing_if_match_is_428_even_beside_nothing_else_wrong_and_400_beside_an_error(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    doctor, patient = await make_user(Role.DOCTOR), await make_user()
+    created = await book(client, patient, start=1, doctor=doctor)
+    missing = assert_problem(await put(client, patient, created.headers["location"], None), 428)
+    assert missing["type"] == "/docs/problems/precondition-required"
+    assert "If-Match" in missing["detail"]
+    bad_id = await put(client, patient, "/appointments/not-a-uuid", None, reason="x")
+    assert_problem(bad_id, 400)
+
+
 async def test_two_concurrent_puts_with_the_same_if_match_give_one_200_and_one_412(
     client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:

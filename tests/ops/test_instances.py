@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from service import embedded_db, migrate
-from tests.conftest import _HASH, PASSWORD, ROOT
+from tests.conftest import _HASH, PASSWORD, ROOT, end_refresh_grace
 from tests.ops.conftest import Served, start_service
 
 DATABASE = "medai_instances"
@@ -89,6 +89,11 @@ def test_a_refresh_token_spent_on_one_instance_is_spent_on_the_other(
         f"{b.base_url}/auth/refresh", json={"refresh_token": first["refresh_token"]}
     )
     assert rotated.status_code == 200
+    # Within the reuse grace the other instance gives the same pair: the exchange is shared.
+    again = httpx.post(f"{a.base_url}/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert again.status_code == 200
+    assert again.json()["refresh_token"] == rotated.json()["refresh_token"]
+    end_refresh_grace(shared_url)
     again = httpx.post(f"{a.base_url}/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert again.status_code == 401
     newest = rotated.json()["refresh_token"]

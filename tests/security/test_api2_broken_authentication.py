@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from domain.model import Role
-from tests.conftest import PASSWORD, MakeUser, assert_problem
+from tests.conftest import PASSWORD, MakeUser, assert_problem, end_refresh_grace
 from tests.security.conftest import SiteFor, bearer, sign_in
 
 
@@ -208,7 +208,7 @@ async def refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
 
 
 async def test_a_refresh_token_works_once_and_its_reuse_ends_the_whole_sign_in(
-    client: httpx.AsyncClient, make_user: MakeUser
+    client: httpx.AsyncClient, make_user: MakeUser, database_url: str
 ) -> None:
     user = await make_user(login=False)
     first = await sign_in(client, user.email)
@@ -216,6 +216,7 @@ async def test_a_refresh_token_works_once_and_its_reuse_ends_the_whole_sign_in(
     assert second.status_code == 200
     newest = second.json()
     assert (await client.get("/users/me", headers=bearer(newest))).status_code == 200
+    end_refresh_grace(database_url)
     assert_problem(await refresh(client, first["refresh_token"]), 401)
     # Reuse means the token was copied: the thief's and the owner's newest tokens both die.
     assert_problem(await refresh(client, newest["refresh_token"]), 401)

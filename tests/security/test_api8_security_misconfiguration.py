@@ -136,7 +136,8 @@ async def test_cors_grants_a_listed_origin_exactly(client_for: ClientFor) -> Non
     allowed = await cors.options("/appointments", headers={"origin": APP_ORIGIN, **PREFLIGHT})
     assert allowed.status_code == 200  # a preflight needs no token
     assert allowed.headers["access-control-allow-origin"] == APP_ORIGIN
-    assert "access-control-allow-credentials" not in allowed.headers
+    # Credentials for the one cookie there is, a browser sign-in's refresh token (CSRF-checked).
+    assert allowed.headers["access-control-allow-credentials"] == "true"
     simple = await cors.get("/health/live", headers={"origin": APP_ORIGIN})
     assert simple.headers["access-control-allow-origin"] == APP_ORIGIN
     assert "ETag" in simple.headers["access-control-expose-headers"]

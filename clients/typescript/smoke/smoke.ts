@@ -52,6 +52,12 @@ function expectProblem(
   return reply.error;
 }
 
+/** The refresh token of a reply that carries it in the body (not a cookie sign-in). */
+function refreshTokenOf(pair: TokenPair): string {
+  assert.ok(pair.refresh_token, "the refresh token is in the body");
+  return pair.refresh_token;
+}
+
 /** A client that signs its requests with whatever token the session holds now. */
 function signedIn(): { api: MedAIClient; use(pair: TokenPair): void } {
   let token: string | undefined;
@@ -97,13 +103,21 @@ async function main(): Promise<void> {
   );
   assert.equal(first.token_type, "Bearer");
   assert.ok(first.expires_in > 0 && first.expires_in <= 900);
+  assert.equal(first.user_id, created.id);
+  assert.equal(first.role, "patient");
 
   begin("refresh the token pair");
   const second = await unwrap(
-    anonymous.POST("/auth/refresh", { body: { refresh_token: first.refresh_token } }),
+    anonymous.POST("/auth/refresh", { body: { refresh_token: refreshTokenOf(first) } }),
   );
   assert.notEqual(second.refresh_token, first.refresh_token);
   patient.use(second);
+
+  begin("a second tab refreshing with the same token gets the same pair");
+  const again = await unwrap(
+    anonymous.POST("/auth/refresh", { body: { refresh_token: refreshTokenOf(first) } }),
+  );
+  assert.deepEqual(again, second);
 
   begin("read my own profile");
   const me = await unwrap(patient.api.GET("/users/me"));
@@ -226,9 +240,13 @@ async function main(): Promise<void> {
   assert.equal(cancelled.status, "cancelled");
   assert.equal(cancelled.cancellation_reason, "Feeling better");
 
-  begin("a spent refresh token is refused and ends the sign-in");
+  begin("a spent refresh token whose pair was refreshed since is refused and ends the sign-in");
+  const third = await unwrap(
+    anonymous.POST("/auth/refresh", { body: { refresh_token: refreshTokenOf(second) } }),
+  );
+  patient.use(third);
   expectProblem(
-    await anonymous.POST("/auth/refresh", { body: { refresh_token: first.refresh_token } }),
+    await anonymous.POST("/auth/refresh", { body: { refresh_token: refreshTokenOf(first) } }),
     401,
   );
   expectProblem(await patient.api.GET("/users/me"), 401);

@@ -43,6 +43,12 @@ export interface paths {
          *     (`grant_type=password&username=…&password=…`); new clients send JSON. In Swagger UI, paste
          *     the access token into *Authorize*. A wrong password and an unknown email get the same
          *     answer after the same work.
+         *
+         *     A browser app sends `"refresh_token_in": "cookie"`: the refresh token then comes in an
+         *     `HttpOnly; Secure; SameSite=Strict` cookie scoped to `/auth` instead of the body, out of
+         *     reach of scripts. Such a request, like every later one that uses the cookie, must carry
+         *     an `X-Requested-With` header and, if the browser sends `Origin`, come from this server
+         *     or a configured origin (403 otherwise).
          */
         post: operations["logIn"];
         delete?: never;
@@ -62,10 +68,16 @@ export interface paths {
         put?: never;
         /**
          * Exchange a refresh token for a new token pair
-         * @description Each refresh token works once. Presenting one that was already used is treated as
-         *     theft: the answer is 401 and every token of that sign-in stops working, including the
+         * @description Each refresh token works once. The same token presented again within 10 seconds of its
+         *     exchange (two tabs refreshing at once, a retry after a lost reply) gets the same new pair
+         *     back, as long as that pair has not been refreshed in turn; presented later, it is treated
+         *     as theft: the answer is 401 and every token of that sign-in stops working, including the
          *     newest. A refresh token also expires after a period without use and at the end of the
          *     sign-in's absolute lifetime.
+         *
+         *     The token is taken from the body or, when the body has none, from the `medai_refresh`
+         *     cookie of a browser sign-in (then with the same `X-Requested-With` and origin rules as
+         *     the sign-in, and the new refresh token comes back in the cookie).
          */
         post: operations["refreshTokens"];
         delete?: never;
@@ -87,7 +99,9 @@ export interface paths {
          * Sign out
          * @description Ends the sign-in the refresh token belongs to: that refresh token and every access
          *     token issued with it stop working at once. A refresh token that is not the caller's, or
-         *     no longer valid, changes nothing (still 204).
+         *     no longer valid, changes nothing (still 204). The token is taken from the body or, when
+         *     the body has none, from the `medai_refresh` cookie (with the sign-in's `X-Requested-With`
+         *     and origin rules), which the reply then clears.
          */
         post: operations["logOut"];
         delete?: never;
@@ -526,7 +540,7 @@ export interface components {
             /** @example limit */
             parameter: string;
             /** @enum {string} */
-            in: "query" | "path" | "header";
+            in: "query" | "path" | "header" | "cookie";
             /**
              * @description What is wrong, fit to show a person.
              * @example Must be at most 100.
@@ -943,6 +957,12 @@ export interface components {
              * @example correct horse battery staple
              */
             password: string;
+            /**
+             * @description Where the refresh token goes: the reply's body (also when absent), or (browser
+             *     apps) an `HttpOnly` cookie scoped to `/auth`, in which case the body has none.
+             * @enum {string}
+             */
+            refresh_token_in?: "body" | "cookie";
         };
         /** @description The OAuth 2.0 resource owner password grant (RFC 6749 §4.3.2). */
         PasswordGrant: {
@@ -960,22 +980,26 @@ export interface components {
             client_secret?: string;
         };
         /**
+         * @description The refresh token; leave it out to use the `medai_refresh` cookie instead.
          * @example {
          *       "refresh_token": "mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy"
          *     }
          */
         RefreshRequest: {
             /** @example mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy */
-            refresh_token: string;
+            refresh_token?: string;
         };
         /**
-         * @description An OAuth 2.0 style token response (RFC 6749 §5.1).
+         * @description An OAuth 2.0 style token response (RFC 6749 §5.1), with who signed in. `refresh_token` is
+         *     absent when it was set as a cookie instead (`"refresh_token_in": "cookie"`).
          * @example {
          *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.e30.c2lnbmF0dXJl",
          *       "token_type": "Bearer",
          *       "expires_in": 900,
          *       "refresh_token": "mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy",
-         *       "refresh_expires_in": 604800
+         *       "refresh_expires_in": 604800,
+         *       "user_id": "0b7e6c1a-3f7d-4c2e-9a51-8d2f4e6b1c90",
+         *       "role": "patient"
          *     }
          */
         TokenPair: {
@@ -996,13 +1020,20 @@ export interface components {
              * @description Opaque; works once, for `POST /auth/refresh`.
              * @example mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy
              */
-            refresh_token: string;
+            refresh_token?: string;
             /**
              * Format: int32
              * @description Seconds the refresh token stays valid if unused.
              * @example 604800
              */
             refresh_expires_in: number;
+            /**
+             * Format: uuid
+             * @description The signed-in user (`GET /users/{user_id}`).
+             * @example 0b7e6c1a-3f7d-4c2e-9a51-8d2f4e6b1c90
+             */
+            user_id: string;
+            role: components["schemas"]["Role"];
         };
         /**
          * @description A user profile. `email`, `active`, `created_at` and `updated_at` are present only for
@@ -1601,6 +1632,9 @@ export interface components {
         /** @description The path does not have the method used; the `Allow` header lists the methods it has. */
         MethodNotAllowed: {
             headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 /** @description The methods the path has. */
                 Allow?: string;
                 [name: string]: unknown;
@@ -1620,6 +1654,9 @@ export interface components {
         /** @description The request body is not of a media type the operation accepts (see its `Content-Type`). */
         UnsupportedMediaType: {
             headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1660,6 +1697,9 @@ export interface components {
          */
         FieldsRefused: {
             headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1683,6 +1723,9 @@ export interface components {
          */
         NotChangeable: {
             headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1701,6 +1744,9 @@ export interface components {
         /** @description The request is malformed or a value breaks a rule; `detail` says which. */
         BadRequest: {
             headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1728,6 +1774,9 @@ export interface components {
          */
         Unauthorized: {
             headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
                 [name: string]: unknown;
             };
@@ -1743,9 +1792,35 @@ export interface components {
                 "application/problem+json": components["schemas"]["UnauthenticatedProblem"];
             };
         };
+        /**
+         * @description A request that asks for or uses the refresh-token cookie without an `X-Requested-With`
+         *     header, or from an origin that is neither this server nor a configured one.
+         */
+        CookieRefused: {
+            headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/docs/problems/forbidden",
+                 *       "title": "Forbidden",
+                 *       "status": 403,
+                 *       "detail": "A request that uses the refresh-token cookie must carry an X-Requested-With header."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["ForbiddenProblem"];
+            };
+        };
         /** @description Signed in, but the caller's role may not do this. */
         Forbidden: {
             headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1763,6 +1838,9 @@ export interface components {
         /** @description No such resource, or the caller may not see it. */
         NotFound: {
             headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1780,6 +1858,9 @@ export interface components {
         /** @description The current state forbids the request; `detail` says why. */
         Conflict: {
             headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1801,6 +1882,9 @@ export interface components {
          */
         SlotConflict: {
             headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1824,6 +1908,9 @@ export interface components {
          */
         Unprocessable: {
             headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1842,6 +1929,9 @@ export interface components {
         /** @description The resource changed since the client read it (`If-Match` is stale). */
         PreconditionFailed: {
             headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1860,6 +1950,9 @@ export interface components {
         /** @description `If-Match` is required for this change. */
         PreconditionRequired: {
             headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1880,6 +1973,9 @@ export interface components {
          */
         ContentTooLarge: {
             headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1894,9 +1990,12 @@ export interface components {
                 "application/problem+json": components["schemas"]["ContentTooLargeProblem"];
             };
         };
-        /** @description Too many failed sign-ins for this email or from this address, or sign-ups from this address; retry after `Retry-After` seconds. */
+        /** @description Too many failed sign-ins for this email or from this address, or sign-ups from this address, or the address used up its request quota (`MEDAI_RATE_LIMIT`); retry after `Retry-After` seconds. */
         TooManyRequests: {
             headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
@@ -1912,9 +2011,34 @@ export interface components {
                 "application/problem+json": components["schemas"]["TooManyRequestsProblem"];
             };
         };
+        /**
+         * @description The client address used up its request quota (`MEDAI_RATE_LIMIT`, when set); retry after
+         *     `Retry-After` seconds. `RateLimit` says the same.
+         */
+        RateLimited: {
+            headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/docs/problems/too-many-requests",
+                 *       "title": "Too Many Requests",
+                 *       "status": 429,
+                 *       "detail": "Too many requests from this address; retry after the number of seconds in Retry-After."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["TooManyRequestsProblem"];
+            };
+        };
         /** @description A dependency (the database) is unavailable; retry after `Retry-After` seconds. */
         ServiceUnavailable: {
             headers: {
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
@@ -1940,6 +2064,9 @@ export interface components {
          */
         InferenceUnprocessable: {
             headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1967,6 +2094,9 @@ export interface components {
          */
         InferenceRateLimited: {
             headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
@@ -2016,6 +2146,7 @@ export interface components {
          */
         InferenceUnavailable: {
             headers: {
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
@@ -2073,9 +2204,17 @@ export interface components {
          */
         InferenceId: string;
         /**
-         * @description The `ETag` of the version being changed; required (428 without it, 412 when it is not the
-         *     current one). `*` matches any current version (RFC 9110): it says, on purpose, "change
-         *     whatever is there now" and gives up the lost-update check; send the ETag you read.
+         * @description Required (any value) on a request that asks for or uses the refresh-token cookie: no
+         *     cross-site form can send it, and a script of another origin needs a CORS preflight
+         *     that only configured origins pass (CSRF protection).
+         * @example fetch
+         */
+        RequestedWith: string;
+        /**
+         * @description The `ETag` of the version being changed, or a comma-separated list of them (428 without
+         *     it, 412 when none is the current one). Only strong entity tags: `*` ("whatever is there
+         *     now") is refused with 400, since it would give up the lost-update check this header is
+         *     for; read the appointment and send its `ETag`.
          * @example "v1"
          */
         IfMatch: string;
@@ -2104,6 +2243,33 @@ export interface components {
         RetryAfter: number;
         /** @description Tokens must not be cached. */
         NoStore: "no-store";
+        /**
+         * @description Where the client stands in its request quota (IETF RateLimit header fields,
+         *     draft-ietf-httpapi-ratelimit-headers): `r` requests left in this window, `t` seconds
+         *     until it ends. Sent on every response when the service enforces a quota
+         *     (`MEDAI_RATE_LIMIT`, per client address and worker), except on the probes.
+         * @example "per-client";r=599;t=42
+         */
+        RateLimit: string;
+        /**
+         * @description The quota the `RateLimit` field refers to (`q` requests per `w` seconds).
+         * @example "per-client";q=600;w=60
+         */
+        "RateLimit-Policy": string;
+        /**
+         * @description CORS: the request's `Origin`, echoed only when it is one of the configured origins
+         *     (`MEDAI_CORS_ORIGINS`; never `*`), with `Access-Control-Allow-Credentials: true` and
+         *     `Vary: Origin`; absent for any other origin or none.
+         * @example https://app.medai.example
+         */
+        "Access-Control-Allow-Origin": string;
+        /**
+         * @description Only for a browser sign-in: the new refresh token,
+         *     `medai_refresh=…; Max-Age=…; Path=/auth; HttpOnly; Secure; SameSite=Strict` (cleared
+         *     with `Max-Age=0` on sign-out).
+         * @example medai_refresh=mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy; Max-Age=604800; Path=/auth; HttpOnly; Secure; SameSite=Strict
+         */
+        SetRefreshCookie: string;
     };
     pathItems: never;
 }
@@ -2172,6 +2338,7 @@ export type ResponseFieldsRefused = components['responses']['FieldsRefused'];
 export type ResponseNotChangeable = components['responses']['NotChangeable'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseUnauthorized = components['responses']['Unauthorized'];
+export type ResponseCookieRefused = components['responses']['CookieRefused'];
 export type ResponseForbidden = components['responses']['Forbidden'];
 export type ResponseNotFound = components['responses']['NotFound'];
 export type ResponseConflict = components['responses']['Conflict'];
@@ -2181,6 +2348,7 @@ export type ResponsePreconditionFailed = components['responses']['PreconditionFa
 export type ResponsePreconditionRequired = components['responses']['PreconditionRequired'];
 export type ResponseContentTooLarge = components['responses']['ContentTooLarge'];
 export type ResponseTooManyRequests = components['responses']['TooManyRequests'];
+export type ResponseRateLimited = components['responses']['RateLimited'];
 export type ResponseServiceUnavailable = components['responses']['ServiceUnavailable'];
 export type ResponseInferenceUnprocessable = components['responses']['InferenceUnprocessable'];
 export type ResponseInferenceRateLimited = components['responses']['InferenceRateLimited'];
@@ -2190,6 +2358,7 @@ export type ResponseGatewayTimeout = components['responses']['GatewayTimeout'];
 export type ParameterUserId = components['parameters']['UserId'];
 export type ParameterAppointmentId = components['parameters']['AppointmentId'];
 export type ParameterInferenceId = components['parameters']['InferenceId'];
+export type ParameterRequestedWith = components['parameters']['RequestedWith'];
 export type ParameterIfMatch = components['parameters']['IfMatch'];
 export type ParameterLimit = components['parameters']['Limit'];
 export type ParameterOffset = components['parameters']['Offset'];
@@ -2198,6 +2367,10 @@ export type HeaderETag = components['headers']['ETag'];
 export type HeaderWwwAuthenticate = components['headers']['WWWAuthenticate'];
 export type HeaderRetryAfter = components['headers']['RetryAfter'];
 export type HeaderNoStore = components['headers']['NoStore'];
+export type HeaderRateLimit = components['headers']['RateLimit'];
+export type HeaderRateLimitPolicy = components['headers']['RateLimit-Policy'];
+export type HeaderAccessControlAllowOrigin = components['headers']['Access-Control-Allow-Origin'];
+export type HeaderSetRefreshCookie = components['headers']['SetRefreshCookie'];
 export type $defs = Record<string, never>;
 export interface operations {
     registerPatient: {
@@ -2216,6 +2389,9 @@ export interface operations {
             /** @description The account was created; sign in with `POST /auth/login`. */
             201: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     Location: components["headers"]["Location"];
                     [name: string]: unknown;
                 };
@@ -2236,7 +2412,15 @@ export interface operations {
     logIn: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Required (any value) on a request that asks for or uses the refresh-token cookie: no
+                 *     cross-site form can send it, and a script of another origin needs a CORS preflight
+                 *     that only configured origins pass (CSRF protection).
+                 * @example fetch
+                 */
+                "X-Requested-With"?: components["parameters"]["RequestedWith"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2250,7 +2434,11 @@ export interface operations {
             /** @description Signed in. */
             200: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     "Cache-Control": components["headers"]["NoStore"];
+                    "Set-Cookie": components["headers"]["SetRefreshCookie"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2259,6 +2447,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["CookieRefused"];
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2270,11 +2459,19 @@ export interface operations {
     refreshTokens: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Required (any value) on a request that asks for or uses the refresh-token cookie: no
+                 *     cross-site form can send it, and a script of another origin needs a CORS preflight
+                 *     that only configured origins pass (CSRF protection).
+                 * @example fetch
+                 */
+                "X-Requested-With"?: components["parameters"]["RequestedWith"];
+            };
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["RefreshRequest"];
             };
@@ -2283,7 +2480,11 @@ export interface operations {
             /** @description A new token pair; the presented refresh token is now spent. */
             200: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     "Cache-Control": components["headers"]["NoStore"];
+                    "Set-Cookie": components["headers"]["SetRefreshCookie"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2292,9 +2493,11 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["CookieRefused"];
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2302,11 +2505,19 @@ export interface operations {
     logOut: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Required (any value) on a request that asks for or uses the refresh-token cookie: no
+                 *     cross-site form can send it, and a script of another origin needs a CORS preflight
+                 *     that only configured origins pass (CSRF protection).
+                 * @example fetch
+                 */
+                "X-Requested-With"?: components["parameters"]["RequestedWith"];
+            };
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["RefreshRequest"];
             };
@@ -2315,15 +2526,21 @@ export interface operations {
             /** @description Signed out. */
             204: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "Set-Cookie": components["headers"]["SetRefreshCookie"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["CookieRefused"];
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2340,6 +2557,9 @@ export interface operations {
             /** @description The caller's full profile. */
             200: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2350,6 +2570,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["ContentTooLarge"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2375,6 +2596,9 @@ export interface operations {
             /** @description One page of users. */
             200: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2385,6 +2609,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2407,6 +2632,9 @@ export interface operations {
             /** @description The profile, full or public. */
             200: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2417,6 +2645,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2443,6 +2672,9 @@ export interface operations {
             /** @description The updated profile. */
             200: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2455,6 +2687,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2499,6 +2732,9 @@ export interface operations {
             /** @description One page of appointments. */
             200: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2508,6 +2744,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2531,6 +2768,9 @@ export interface operations {
             /** @description Booked. */
             201: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     Location: components["headers"]["Location"];
                     ETag: components["headers"]["ETag"];
                     /** @description Present (`true`) when this is the stored reply to an earlier request. */
@@ -2549,6 +2789,7 @@ export interface operations {
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2571,6 +2812,9 @@ export interface operations {
             /** @description The appointment; its `ETag` is what `If-Match` needs for a change. */
             200: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -2582,6 +2826,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2589,14 +2834,15 @@ export interface operations {
     updateAppointment: {
         parameters: {
             query?: never;
-            header?: {
+            header: {
                 /**
-                 * @description The `ETag` of the version being changed; required (428 without it, 412 when it is not the
-                 *     current one). `*` matches any current version (RFC 9110): it says, on purpose, "change
-                 *     whatever is there now" and gives up the lost-update check; send the ETag you read.
+                 * @description The `ETag` of the version being changed, or a comma-separated list of them (428 without
+                 *     it, 412 when none is the current one). Only strong entity tags: `*` ("whatever is there
+                 *     now") is refused with 400, since it would give up the lost-update check this header is
+                 *     for; read the appointment and send its `ETag`.
                  * @example "v1"
                  */
-                "If-Match"?: components["parameters"]["IfMatch"];
+                "If-Match": components["parameters"]["IfMatch"];
             };
             path: {
                 /**
@@ -2616,6 +2862,9 @@ export interface operations {
             /** @description The changed appointment, with its new `ETag`. */
             200: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -2633,6 +2882,7 @@ export interface operations {
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2655,6 +2905,9 @@ export interface operations {
             /** @description Deleted. */
             204: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2664,6 +2917,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["NotChangeable"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2689,6 +2943,9 @@ export interface operations {
             /** @description One page of inference records. */
             200: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2699,6 +2956,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2719,6 +2977,9 @@ export interface operations {
             /** @description The prediction, on record. */
             201: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     Location: components["headers"]["Location"];
                     [name: string]: unknown;
                 };
@@ -2732,6 +2993,9 @@ export interface operations {
             /** @description The patient or appointment named does not exist, or the caller may not refer to it. */
             404: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2769,6 +3033,9 @@ export interface operations {
             /** @description What the ML service answered, or why it did not. */
             200: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2779,6 +3046,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2801,6 +3069,9 @@ export interface operations {
             /** @description The record. */
             200: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2812,6 +3083,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2848,6 +3120,9 @@ export interface operations {
             /** @description One page of events. */
             200: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2858,6 +3133,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2874,6 +3150,9 @@ export interface operations {
             /** @description The caller is an admin. */
             200: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2884,6 +3163,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2900,6 +3180,7 @@ export interface operations {
             /** @description Alive. */
             200: {
                 headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2923,6 +3204,7 @@ export interface operations {
             /** @description Ready to serve. */
             200: {
                 headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2935,6 +3217,7 @@ export interface operations {
             /** @description Not ready; the body says which check failed. */
             503: {
                 headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
