@@ -33,7 +33,9 @@ async def list_appointments(token_info: dict[str, Any], limit: int, **query: Any
     return page, 200, JSON
 
 
-async def create_appointment(body: dict[str, Any], token_info: dict[str, Any]) -> Reply:
+async def create_appointment(
+    body: dict[str, Any], token_info: dict[str, Any], override_availability: bool = False
+) -> Reply:
     """Book an appointment."""
     key = header("idempotency-key")
     async with unit_of_work(token_info) as uow:
@@ -43,6 +45,7 @@ async def create_appointment(body: dict[str, Any], token_info: dict[str, Any]) -
             Booking.from_body(body),
             idempotency_key=key,
             request_body=body,
+            override_availability=override_availability,
         )
     extra = {"Location": f"/appointments/{created.body['id']}"}
     if created.replayed:
@@ -58,7 +61,10 @@ async def get_appointment(appointment_id: str, token_info: dict[str, Any]) -> Re
 
 
 async def update_appointment(
-    appointment_id: str, body: dict[str, Any], token_info: dict[str, Any]
+    appointment_id: str,
+    body: dict[str, Any],
+    token_info: dict[str, Any],
+    override_availability: bool = False,
 ) -> Reply:
     """Reschedule, edit, or move through the lifecycle; needs If-Match."""
     async with unit_of_work(token_info) as uow:
@@ -68,6 +74,7 @@ async def update_appointment(
             UUID(appointment_id),
             body,
             header("if-match"),
+            override_availability,
         )
     return updated, 200, _headers(updated)
 

@@ -30,6 +30,7 @@ from persistence.sql import Sql
 if TYPE_CHECKING:
     from persistence.appointments import AppointmentRepository
     from persistence.audit import AuditRepository
+    from persistence.availability import AvailabilityRepository
     from persistence.idempotency import IdempotencyRepository
     from persistence.inference_records import InferenceRecordRepository
     from persistence.login_throttle import LoginThrottleRepository
@@ -416,6 +417,12 @@ class UnitOfWork:
         from persistence.appointments import AppointmentRepository
 
         return AppointmentRepository(self)
+
+    @cached_property
+    def availability(self) -> AvailabilityRepository:
+        from persistence.availability import AvailabilityRepository
+
+        return AvailabilityRepository(self)
 
     @cached_property
     def idempotency(self) -> IdempotencyRepository:
