@@ -64,7 +64,7 @@ _UPCOMING = Sql(
     .where(
         _a.c.doctor_id == bindparam("doctor_id"),
         _a.c.deleted_at.is_(None),
-        _a.c.status.in_(("booked", "arrived")),
+        text("appointments.status IN ('booked', 'arrived')"),
         _a.c.start_at >= bindparam("start"),
         _a.c.start_at < bindparam("end"),
     )
