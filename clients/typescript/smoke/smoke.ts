@@ -144,11 +144,11 @@ async function main(): Promise<void> {
       },
     }),
   );
-  const first = free.items[0];
-  assert.ok(first, "the doctor has free slots");
-  const start = new Date(first.start_at);
+  const firstSlot = free.items[0];
+  assert.ok(firstSlot, "the doctor has free slots");
+  const start = new Date(firstSlot.start_at);
   assert.ok(start.getTime() >= searchFrom.getTime());
-  assert.match(first.local_start_at, /-0[45]:00$/);
+  assert.match(firstSlot.local_start_at, /-0[45]:00$/);
 
   begin("book the slot the search returned");
   const slot = (offsetMinutes: number, minutes: number) => ({
