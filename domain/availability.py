@@ -40,12 +40,18 @@ class Doctor:
     full_name: str
 
 
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    """A doctor, their availability and their slot-holding appointments around a window."""
+
+    doctor: Doctor
+    availability: Availability
+    busy: list[Busy]
+
+
 class AvailabilityStore(Protocol):
     async def doctor(self, doctor_id: UUID) -> Doctor | None:
         """The active doctor with this id."""
-
-    async def doctors_of(self, specialty: str, limit: int) -> list[Doctor]:
-        """Active doctors of a specialty, by name then id."""
 
     async def availability(self, doctor_ids: Sequence[UUID]) -> dict[UUID, Availability]:
         """Stored availabilities; a doctor without one is absent (``scheduling.DEFAULT``)."""
@@ -64,6 +70,18 @@ class AvailabilityStore(Protocol):
         exclude: UUID | None = None,
     ) -> dict[UUID, list[Busy]]:
         """Slot-holding appointments of these doctors meeting [start, end)."""
+
+    async def calendars(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        doctor_id: UUID | None = None,
+        specialty: str | None = None,
+        limit: int = 1,
+    ) -> list[Calendar]:
+        """The active doctor ``doctor_id``, or the first ``limit`` active doctors of
+        ``specialty`` by name and id, each with their appointments meeting [start, end)."""
 
     async def upcoming(
         self, doctor_id: UUID, start: datetime, end: datetime
@@ -176,13 +194,32 @@ def _slot_json(slot: scheduling.Slot, tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
+def _reach(search: SlotSearch) -> tuple[datetime, datetime]:
+    """The appointments that can matter to slots starting in the window, whatever the
+    doctors' buffers and lengths: read in the search's one statement, before they are known."""
+    margin = timedelta(minutes=scheduling.MAX_BUFFER + scheduling.MAX_LENGTH)
+    return search.window_from - margin, search.window_to + margin
+
+
+def _free(
+    calendar: Calendar, search: SlotSearch, minutes: int, now: datetime
+) -> list[scheduling.Slot]:
+    query = scheduling.SlotQuery(
+        search.window_from, search.window_to, timedelta(minutes=minutes), now, calendar.busy
+    )
+    return scheduling.free_slots(calendar.availability, query)
+
+
 async def doctor_slots(uow: SchedulingUnit, doctor_id: UUID, search: SlotSearch) -> dict[str, Any]:
-    """The free slots of one doctor starting in the window, in the zone asked for (the
-    doctor's by default)."""
+    """The free slots of one doctor starting in the window, spelled also in the zone asked for
+    (the doctor's by default). One statement: the unit may be a single read."""
     scheduling.check_window(search.window_from, search.window_to)
-    store = uow.availability
-    await _doctor(store, doctor_id)
-    availability = await current(store, doctor_id)
+    start, end = _reach(search)
+    found = await uow.availability.calendars(start=start, end=end, doctor_id=doctor_id)
+    if not found:
+        raise NotFound(NO_DOCTOR)
+    calendar = found[0]
+    availability = calendar.availability
     zone_name = search.time_zone or availability.time_zone
     tz = scheduling.zone(zone_name)
     minutes = _length(availability, search.length_minutes)
@@ -193,78 +230,47 @@ async def doctor_slots(uow: SchedulingUnit, doctor_id: UUID, search: SlotSearch)
             + " minutes.",
             invalid_field="length",
         )
-    slots = await _slots(store, {doctor_id: availability}, search, timedelta(minutes=minutes))
     return {
         "doctor_id": doctor_id,
         "time_zone": zone_name,
         "length_minutes": minutes,
-        "items": [_slot_json(slot, tz) for slot in slots[doctor_id]],
-    }
-
-
-async def _slots(
-    store: AvailabilityStore,
-    availabilities: Mapping[UUID, Availability],
-    search: SlotSearch,
-    length: timedelta,
-) -> dict[UUID, list[scheduling.Slot]]:
-    """Free slots per doctor, with one query for all their appointments."""
-    buffer = timedelta(minutes=max(a.buffer_minutes for a in availabilities.values()))
-    busy = await store.busy(
-        list(availabilities),
-        search.window_from - buffer,
-        search.window_to + length + buffer,
-    )
-    now = _now()
-    return {
-        doctor_id: scheduling.free_slots(
-            availability,
-            scheduling.SlotQuery(
-                search.window_from, search.window_to, length, now, busy.get(doctor_id, [])
-            ),
-        )
-        for doctor_id, availability in availabilities.items()
+        "items": [_slot_json(slot, tz) for slot in _free(calendar, search, minutes, _now())],
     }
 
 
 async def specialty_slots(
     uow: SchedulingUnit, specialty: str, search: SlotSearch, limit: int
 ) -> dict[str, Any]:
-    """Free slots of every active doctor of a specialty, by start time, then doctor name and
-    id; at most ``limit`` (``truncated`` says there were more: narrow the window)."""
+    """Free slots of every active doctor of a specialty (the first 100 by name), by start
+    time, then doctor name and id; at most ``limit`` (``truncated`` says there were more:
+    narrow the window). One statement: the unit may be a single read."""
     scheduling.check_window(search.window_from, search.window_to)
     zone_name = search.time_zone or "UTC"
     tz = scheduling.zone(zone_name)
-    store = uow.availability
-    doctors = await store.doctors_of(specialty, MAX_SPECIALTY_DOCTORS)
-    stored = await store.availability([d.id for d in doctors])
-    lengths: dict[UUID, int] = {}
-    for doctor in doctors:
-        minutes = _length(stored.get(doctor.id, scheduling.DEFAULT), search.length_minutes)
+    start, end = _reach(search)
+    calendars = await uow.availability.calendars(
+        start=start, end=end, specialty=specialty, limit=MAX_SPECIALTY_DOCTORS
+    )
+    now = _now()
+    found: list[tuple[datetime, int, Calendar, scheduling.Slot]] = []
+    for order, calendar in enumerate(calendars):
+        minutes = _length(calendar.availability, search.length_minutes)
         if minutes is not None:
-            lengths[doctor.id] = minutes
-    by_length: dict[int, dict[UUID, Availability]] = {}
-    for doctor_id, minutes in lengths.items():
-        by_length.setdefault(minutes, {})[doctor_id] = stored.get(doctor_id, scheduling.DEFAULT)
-    names = {d.id: d.full_name for d in doctors}
-    order = {d.id: index for index, d in enumerate(doctors)}
-    found: list[tuple[datetime, int, UUID, scheduling.Slot]] = []
-    for minutes, group in sorted(by_length.items()):
-        for doctor_id, slots in (
-            await _slots(store, group, search, timedelta(minutes=minutes))
-        ).items():
-            found.extend((slot.start_at, order[doctor_id], doctor_id, slot) for slot in slots)
+            found.extend(
+                (slot.start_at, order, calendar, slot)
+                for slot in _free(calendar, search, minutes, now)
+            )
     found.sort(key=lambda item: (item[0], item[1]))
     return {
         "specialty": specialty,
         "time_zone": zone_name,
         "items": [
             {
-                "doctor_id": doctor_id,
-                "doctor_name": names[doctor_id],
+                "doctor_id": calendar.doctor.id,
+                "doctor_name": calendar.doctor.full_name,
                 **_slot_json(slot, tz),
             }
-            for _, _, doctor_id, slot in found[:limit]
+            for _, _, calendar, slot in found[:limit]
         ],
         "truncated": len(found) > limit,
         "limit": limit,

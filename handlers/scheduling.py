@@ -8,7 +8,7 @@ from uuid import UUID
 from domain import availability, scheduling
 from domain.appointments import parse_time
 from domain.availability import SlotSearch
-from handlers.context import JSON, caller, header, unit_of_work
+from handlers.context import JSON, caller, header, single_read, unit_of_work
 
 Reply = tuple[dict[str, Any], int, dict[str, str]]
 
@@ -59,7 +59,7 @@ async def list_appointments_outside_availability(
 
 async def list_doctor_slots(doctor_id: str, token_info: dict[str, Any], **query: Any) -> Reply:
     """Free slots of one doctor over a window."""
-    async with unit_of_work(token_info) as uow:
+    async with single_read(token_info) as uow:
         body = await availability.doctor_slots(uow, UUID(doctor_id), _search(query))
     return body, 200, JSON
 
@@ -68,6 +68,6 @@ async def list_specialty_slots(
     specialty: str, token_info: dict[str, Any], limit: int = 200, **query: Any
 ) -> Reply:
     """Free slots of all active doctors of a specialty over a window."""
-    async with unit_of_work(token_info) as uow:
+    async with single_read(token_info) as uow:
         body = await availability.specialty_slots(uow, specialty, _search(query), limit)
     return body, 200, JSON

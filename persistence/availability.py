@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import orjson
 from psycopg.types.json import Jsonb
 from sqlalchemy import Uuid, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from domain import scheduling
-from domain.availability import Doctor
+from domain.availability import Calendar, Doctor
 from domain.scheduling import Availability, Busy
 from persistence.schema import (
     MAX_DURATION_HOURS,
@@ -32,12 +34,6 @@ _HOLDING = text(
     "appointments.status IN (" + ", ".join(f"'{s}'" for s in SLOT_HOLDING_STATUSES) + ")"
 )
 _DOCTOR = Sql(select(_u.c.id, _u.c.full_name).where(_u.c.id == bindparam("id"), *_LIVE_DOCTOR))
-_DOCTORS_OF = Sql(
-    select(_u.c.id, _u.c.full_name)
-    .where(_u.c.specialty == bindparam("specialty"), *_LIVE_DOCTOR)
-    .order_by(_u.c.full_name, _u.c.id)
-    .limit(bindparam("limit"))
-)
 _IDS = bindparam("ids", type_=ARRAY(Uuid))
 _AVAILABILITY = Sql(
     select(_d.c.doctor_id, _d.c.time_zone, _d.c.schedule, _d.c.version).where(
@@ -96,6 +92,58 @@ def _stored(row: Mapping[str, Any]) -> Availability:
     return scheduling.from_body(body, version=row["version"])
 
 
+@lru_cache(maxsize=4096)
+def _parsed(time_zone: str, schedule: str, version: int) -> Availability:
+    """A stored availability, parsed once per content: the key is the content itself, so a
+    changed row is a new key and nothing can go stale."""
+    body = orjson.loads(schedule)
+    body["time_zone"] = time_zone
+    return scheduling.from_body(body, version=version)
+
+
+# Everything a slot search needs in one statement (one round trip, no transaction): the active
+# doctor(s), their stored availability (NULL: the default), and the start and end times of their
+# slot-holding appointments meeting the window (widened by the caller for buffer and length).
+_CALENDAR_COLUMNS = """
+    u.id, u.full_name, d.time_zone, d.schedule::text AS schedule, d.version,
+    ARRAY(SELECT a.start_at FROM appointments a
+          WHERE a.doctor_id = u.id AND a.deleted_at IS NULL
+            AND a.status IN ('booked', 'arrived', 'fulfilled')
+            AND a.start_at < :end AND a.start_at > :earliest_start AND a.end_at > :start
+          ORDER BY a.start_at) AS busy_starts,
+    ARRAY(SELECT a.end_at FROM appointments a
+          WHERE a.doctor_id = u.id AND a.deleted_at IS NULL
+            AND a.status IN ('booked', 'arrived', 'fulfilled')
+            AND a.start_at < :end AND a.start_at > :earliest_start AND a.end_at > :start
+          ORDER BY a.start_at) AS busy_ends
+    FROM users u LEFT JOIN doctor_availability d ON d.doctor_id = u.id
+"""
+_CALENDAR_OF_DOCTOR = Sql(
+    text("SELECT" + _CALENDAR_COLUMNS + "WHERE u.id = :id AND u.role = 'doctor' AND u.active")
+)
+_CALENDARS_OF_SPECIALTY = Sql(
+    text(
+        "SELECT"
+        + _CALENDAR_COLUMNS
+        + "WHERE u.specialty = :specialty AND u.role = 'doctor' AND u.active "
+        + "ORDER BY u.full_name, u.id LIMIT :limit"
+    )
+)
+
+
+def _calendar(row: Mapping[str, Any]) -> Calendar:
+    availability = (
+        scheduling.DEFAULT
+        if row["schedule"] is None
+        else _parsed(row["time_zone"], row["schedule"], row["version"])
+    )
+    return Calendar(
+        Doctor(row["id"], row["full_name"]),
+        availability,
+        [Busy(s, e) for s, e in zip(row["busy_starts"], row["busy_ends"], strict=True)],
+    )
+
+
 class AvailabilityRepository:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
@@ -103,10 +151,6 @@ class AvailabilityRepository:
     async def doctor(self, doctor_id: UUID) -> Doctor | None:
         row = await self._uow.fetch_one(_DOCTOR, {"id": doctor_id})
         return None if row is None else Doctor(row["id"], row["full_name"])
-
-    async def doctors_of(self, specialty: str, limit: int) -> list[Doctor]:
-        rows = await self._uow.fetch_all(_DOCTORS_OF, {"specialty": specialty, "limit": limit})
-        return [Doctor(row["id"], row["full_name"]) for row in rows]
 
     async def availability(self, doctor_ids: Sequence[UUID]) -> dict[UUID, Availability]:
         rows = await self._uow.fetch_all(_AVAILABILITY, {"ids": list(doctor_ids)})
@@ -151,6 +195,28 @@ class AvailabilityRepository:
         for row in rows:
             found.setdefault(row["doctor_id"], []).append(Busy(row["start_at"], row["end_at"]))
         return found
+
+    async def calendars(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        doctor_id: UUID | None = None,
+        specialty: str | None = None,
+        limit: int = 1,
+    ) -> list[Calendar]:
+        window = {
+            "start": start,
+            "end": end,
+            "earliest_start": start - timedelta(hours=MAX_DURATION_HOURS),
+        }
+        if doctor_id is not None:
+            rows = await self._uow.fetch_all(_CALENDAR_OF_DOCTOR, {**window, "id": doctor_id})
+        else:
+            rows = await self._uow.fetch_all(
+                _CALENDARS_OF_SPECIALTY, {**window, "specialty": specialty, "limit": limit}
+            )
+        return [_calendar(row) for row in rows]
 
     async def upcoming(
         self, doctor_id: UUID, start: datetime, end: datetime
