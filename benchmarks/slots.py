@@ -64,7 +64,10 @@ def _targets(data: dataset.Dataset, count: int) -> dict[str, list[str]]:
         f"&to={_at(monday + timedelta(days=n % 5 + 1))}"
         for n in range(count)
     ]
-    return {"doctor_7_days": week, "specialty_1_day": day}
+    # The patient list of the main benchmark, measured alongside as a yardstick: the machine is
+    # shared, and the ratio to a figure benchmarks/report.md has is steadier than either.
+    listing = ["/appointments"] * count
+    return {"doctor_7_days": week, "specialty_1_day": day, "patient_list": listing}
 
 
 def _token(data: dataset.Dataset, secret: str, folder: Path) -> str:
@@ -143,7 +146,7 @@ def main() -> int:
         "| scenario | app CPU ms/request | PostgreSQL CPU ms/request | target (app) |",
         "|---|---|---|---|",
     ]
-    targets = {"doctor_7_days": 2.0, "specialty_1_day": 5.0}
+    targets = {"doctor_7_days": "≤ 2", "specialty_1_day": "≤ 5", "patient_list": "yardstick"}
     for name, paths in _targets(data, args.count).items():
         requests = [(token, path) for path in paths]
         app_cpu, db_cpu = [], []
@@ -158,7 +161,7 @@ def main() -> int:
             db_cpu.append(procstat.tree_cpu_delta(before, after) / (args.count + 50) * 1000)
         lines.append(
             f"| {name} | {statistics.median(app_cpu):.3f} | {statistics.median(db_cpu):.3f} "
-            f"| ≤ {targets[name]:.0f} |"
+            f"| {targets[name]} |"
         )
         print(lines[-1], flush=True)
     lines.append("\n## EXPLAIN (ANALYZE, BUFFERS), warm cache, custom plans\n")
