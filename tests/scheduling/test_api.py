@@ -280,3 +280,53 @@ async def test_specialty_search_orders_by_time_then_doctor(
         headers=patient.headers,
     )
     assert_problem(too_long, 400)
+
+
+async def test_a_change_of_time_meets_the_same_rules_and_an_admin_may_override(
+    client: httpx.AsyncClient, make_user: MakeUser, database_url: str
+) -> None:
+    doctor = await make_user(Role.DOCTOR, availability=None)
+    patient = await make_user(Role.PATIENT)
+    admin = await make_user(Role.ADMIN)
+    assert (await set_hours(client, doctor, doctor.id, BERLIN_OFFICE)).status_code == 200
+    monday = next_monday()
+    start = monday + timedelta(hours=10)
+    booked = await client.post(
+        "/appointments",
+        json={
+            "doctor_id": doctor.id,
+            "start_at": start.isoformat(),
+            "end_at": (start + timedelta(minutes=30)).isoformat(),
+        },
+        headers=patient.headers,
+    )
+    assert booked.status_code == 201, booked.text
+    path = f"/appointments/{booked.json()['id']}"
+    sunday_3am = monday + timedelta(days=6, hours=2)
+    move = {
+        "start_at": sunday_3am.isoformat(),
+        "end_at": (sunday_3am + timedelta(minutes=30)).isoformat(),
+    }
+    refused = await client.put(path, json=move, headers={**patient.headers, "If-Match": '"v1"'})
+    assert assert_problem(refused, 422)["type"] == "/docs/problems/outside-working-hours"
+    # Moving by a quarter of an hour within the hours is fine: its own old slot does not count.
+    nudge = {
+        "start_at": (start + timedelta(minutes=15)).isoformat(),
+        "end_at": (start + timedelta(minutes=45)).isoformat(),
+    }
+    nudged = await client.put(path, json=nudge, headers={**patient.headers, "If-Match": '"v1"'})
+    assert nudged.status_code == 200, nudged.text
+    overridden = await client.put(
+        path,
+        params={"override_availability": "true"},
+        json=move,
+        headers={**admin.headers, "If-Match": '"v2"'},
+    )
+    assert overridden.status_code == 200, overridden.text
+    assert overridden.json()["start_at"] == sunday_3am.strftime("%Y-%m-%dT%H:%M:%SZ")
+    with psycopg.connect(database_url) as conn:
+        actions = conn.execute(
+            "SELECT action FROM audit_events WHERE resource_id = %s ORDER BY id",
+            (booked.json()["id"],),
+        ).fetchall()
+    assert ("appointment.override.outside-working-hours",) in actions
