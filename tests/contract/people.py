@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+from psycopg.types.json import Jsonb
 
 # The two patients are peers in schemathesis.toml: one's reads are replayed as the other's.
 PATIENT_A, PATIENT_B, DOCTOR, ADMIN = "patient-a", "patient-b", "doctor", "admin"
@@ -46,6 +48,15 @@ class Person:
 
 def _person(name: str) -> Person:
     return Person(name, f"{name}-{secrets.token_hex(4)}@example.org", secrets.token_urlsafe(18))
+
+
+def open_around_the_clock(conn: psycopg.Connection[Any], doctor_id: str) -> None:
+    """Give a doctor inserted straight into the database the ``ALWAYS_OPEN`` availability."""
+    schedule = {k: v for k, v in ALWAYS_OPEN.items() if k != "time_zone"}
+    conn.execute(
+        "INSERT INTO doctor_availability (doctor_id, time_zone, schedule) VALUES (%s, 'UTC', %s)",
+        (doctor_id, Jsonb(schedule)),
+    )
 
 
 def admin_account() -> Person:
