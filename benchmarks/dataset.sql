@@ -22,6 +22,11 @@ SELECT md5('doctor-' || n)::uuid,
        (ARRAY['cardiology', 'oncology', 'radiology', 'general practice'])[1 + n % 4]
 FROM generate_series(0, current_setting('bench.doctors')::int - 1) AS n;
 
+-- Every doctor works around the clock, two years ahead, no notice (domain.scheduling): the
+-- create scenario books consecutive half hours after the data, at any hour.
+INSERT INTO doctor_availability (doctor_id, time_zone, schedule)
+SELECT id, 'UTC', '{"weekly_hours": [{"day": "monday", "start": "00:00", "end": "24:00"}, {"day": "tuesday", "start": "00:00", "end": "24:00"}, {"day": "wednesday", "start": "00:00", "end": "24:00"}, {"day": "thursday", "start": "00:00", "end": "24:00"}, {"day": "friday", "start": "00:00", "end": "24:00"}, {"day": "saturday", "start": "00:00", "end": "24:00"}, {"day": "sunday", "start": "00:00", "end": "24:00"}], "days_off": [], "time_off": [], "appointment_minutes": [30], "buffer_minutes": 0, "minimum_notice_minutes": 0, "horizon_days": 730}'::jsonb FROM users WHERE role = 'doctor';
+
 INSERT INTO users (id, email, password_hash, full_name, role)
 SELECT md5('patient-' || n)::uuid,
        'patient' || n || '@bench.medai.test',

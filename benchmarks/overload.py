@@ -230,7 +230,18 @@ def add_doctor(url: str) -> str:
             "VALUES ('overload-doctor@example.org', %s, 'Doctor', 'doctor', 'GP') RETURNING id",
             (bcrypt.hashpw(b"unused password", bcrypt.gensalt(4)).decode(),),
         ).fetchone()
-    assert row is not None
+        assert row is not None
+        # Open around the clock (domain.scheduling): the load books whatever time comes next.
+        conn.execute(
+            "INSERT INTO doctor_availability (doctor_id, time_zone, schedule) "
+            "SELECT %s, 'UTC', jsonb_build_object("
+            "'weekly_hours', (SELECT jsonb_agg(jsonb_build_object("
+            "'day', d, 'start', '00:00', 'end', '24:00')) FROM unnest(ARRAY['monday', "
+            "'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday']) AS d), "
+            "'appointment_minutes', jsonb_build_array(30), 'horizon_days', 730, "
+            "'minimum_notice_minutes', 0, 'buffer_minutes', 0)",
+            (row[0],),
+        )
     return str(row[0])
 
 

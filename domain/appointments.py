@@ -12,12 +12,13 @@ from uuid import UUID
 import orjson
 
 from domain import appointment_rules as rules
-from domain import paging
+from domain import availability, paging
 from domain.appointment_rules import Parties, Status
 from domain.audit import AuditEvent
 from domain.errors import (
     Conflict,
     Contention,
+    Forbidden,
     InvalidRequest,
     NotFound,
     PreconditionFailed,
@@ -103,9 +104,11 @@ async def book(
     *,
     idempotency_key: str | None = None,
     request_body: Mapping[str, Any] | None = None,
+    override_availability: bool = False,
 ) -> Created:
-    """Book a slot. With an idempotency key, a retry of the same request returns the first
-    reply instead of booking twice."""
+    """Book a slot within the doctor's availability (an admin may override it, audited).
+    With an idempotency key, a retry of the same request returns the first reply instead of
+    booking twice."""
     async with tx.unit_of_work() as uow:
         event = uow.audit.record("appointment.create", "appointment", success_status=201)
         patient_id, doctor_id = rules.booking_parties(caller, booking.patient_id, booking.doctor_id)
@@ -114,7 +117,13 @@ async def book(
         return await _settled(
             uow,
             lambda: _book_once(
-                uow, caller, booking, event, patient_id, doctor_id, idempotency_key, request_body
+                uow,
+                caller,
+                booking,
+                event,
+                (patient_id, doctor_id),
+                (idempotency_key, request_body),
+                override_availability,
             ),
         )
 
@@ -137,17 +146,26 @@ async def _book_once(
     caller: Caller,
     booking: Booking,
     event: AuditEvent,
-    patient_id: UUID,
-    doctor_id: UUID,
-    idempotency_key: str | None,
-    request_body: Mapping[str, Any] | None,
+    parties: tuple[UUID, UUID],
+    idempotency: tuple[str | None, Mapping[str, Any] | None],
+    override_availability: bool,
 ) -> Created:
+    patient_id, doctor_id = parties
+    idempotency_key, request_body = idempotency
     if idempotency_key is not None:
         request_hash = hashlib.sha256(orjson.dumps(request_body, option=orjson.OPT_SORT_KEYS))
         if not await uow.idempotency.claim(caller.id, idempotency_key, request_hash.digest()):
             return await _replay(uow, caller, idempotency_key, request_hash.digest())
     await _check_party(uow, doctor_id, Role.DOCTOR, "doctor_id")
     await _check_party(uow, patient_id, Role.PATIENT, "patient_id")
+    overridden = await availability.check_booking(
+        uow,
+        caller,
+        doctor_id,
+        booking.start_at,
+        booking.end_at,
+        override=override_availability,
+    )
     try:
         row = await uow.appointments.add(
             patient_id=patient_id,
@@ -163,6 +181,8 @@ async def _book_once(
         raise await _slot_conflict(uow, taken.party, party_id, booking) from None
     appointment_id = row["id"]
     event.resource_id = str(appointment_id)
+    if overridden is not None:
+        availability.record_override(uow, overridden, appointment_id, 201)
     body = to_json(row)
     if idempotency_key is not None:
         await uow.idempotency.record(
@@ -287,12 +307,17 @@ async def update(
     appointment_id: UUID,
     changes: dict[str, Any],
     if_match: str | None,
+    override_availability: bool = False,
 ) -> dict[str, Any]:
-    """Change an appointment, only if the client saw its current version (If-Match)."""
+    """Change an appointment, only if the client saw its current version (If-Match). A
+    change of time must fit the doctor's availability (an admin may override it, audited)."""
     async with tx.unit_of_work() as uow:
         uow.audit.record("appointment.update", "appointment", appointment_id)
         return await _settled(
-            uow, lambda: _update_once(uow, caller, appointment_id, changes, if_match)
+            uow,
+            lambda: _update_once(
+                uow, caller, appointment_id, changes, if_match, override_availability
+            ),
         )
 
 
@@ -302,6 +327,7 @@ async def _update_once(
     appointment_id: UUID,
     changes: dict[str, Any],
     if_match: str | None,
+    override_availability: bool,
 ) -> dict[str, Any]:
     current = await uow.appointments.lock(appointment_id)
     if current is not None:
@@ -327,6 +353,19 @@ async def _update_once(
         end = parse_time(values["end_at"]) if "end_at" in values else end
         rules.check_times(start, end, now)
         values["start_at"], values["end_at"] = start, end
+        overridden = await availability.check_booking(
+            uow,
+            caller,
+            current["doctor_id"],
+            start,
+            end,
+            override=override_availability,
+            appointment_id=appointment_id,
+        )
+        if overridden is not None:
+            availability.record_override(uow, overridden, appointment_id, 200)
+    elif override_availability and not caller.is_admin:
+        raise Forbidden("Only admins may book outside a doctor's availability.")
     try:
         # The times the row holds afterwards: its slot locks are taken before it is written.
         row = await uow.appointments.update(

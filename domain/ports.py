@@ -19,6 +19,7 @@ from typing import Any, Protocol, Self
 from uuid import UUID
 
 from domain.audit import AuditEvent, AuditTrail, RequestContext
+from domain.availability import AvailabilityStore
 
 # Raised by the store; defined with the errors, named here for the implementations.
 from domain.errors import Contention as Contention
@@ -244,6 +245,8 @@ class UnitOfWork(Protocol):
     def idempotency(self) -> IdempotencyRepository: ...
     @property
     def inference_records(self) -> InferenceRecordRepository: ...
+    @property
+    def availability(self) -> AvailabilityStore: ...
 
     async def commit(self) -> None: ...
     async def rollback(self) -> None:

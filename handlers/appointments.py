@@ -35,7 +35,9 @@ async def list_appointments(token_info: dict[str, Any], limit: int, **query: Any
     return page, 200, JSON
 
 
-async def create_appointment(body: dict[str, Any], token_info: dict[str, Any]) -> Reply:
+async def create_appointment(
+    body: dict[str, Any], token_info: dict[str, Any], override_availability: bool = False
+) -> Reply:
     """Book an appointment."""
     key = header("idempotency-key")
     created = await appointments.book(
@@ -44,6 +46,7 @@ async def create_appointment(body: dict[str, Any], token_info: dict[str, Any]) -
         Booking.from_body(body),
         idempotency_key=key,
         request_body=body,
+        override_availability=override_availability,
     )
     extra = {"Location": f"/appointments/{created.body['id']}"}
     if created.replayed:
@@ -60,7 +63,10 @@ async def get_appointment(appointment_id: str, token_info: dict[str, Any]) -> Re
 
 
 async def update_appointment(
-    appointment_id: str, body: dict[str, Any], token_info: dict[str, Any]
+    appointment_id: str,
+    body: dict[str, Any],
+    token_info: dict[str, Any],
+    override_availability: bool = False,
 ) -> Reply:
     """Reschedule, edit, or move through the lifecycle; needs If-Match."""
     updated = await appointments.update(
@@ -69,6 +75,7 @@ async def update_appointment(
         UUID(appointment_id),
         body,
         header("if-match"),
+        override_availability,
     )
     return updated, 200, _headers(updated)
 

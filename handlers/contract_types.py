@@ -59,6 +59,9 @@ class AppointmentCreate(TypedDict):
     """
 
 
+AppointmentMinute: TypeAlias = int
+
+
 class AppointmentPage(TypedDict):
     items: list[Appointment]
     next_cursor: str | None
@@ -122,6 +125,50 @@ class AuditEventPage(TypedDict):
     limit: int
 
 
+class Availability(TypedDict):
+    time_zone: str
+    weekly_hours: list[WeeklyInterval]
+    days_off: list[DaysOffItem]
+    time_off: list[TimeOffRange]
+    appointment_minutes: list[AppointmentMinute]
+    buffer_minutes: int
+    minimum_notice_minutes: int
+    horizon_days: int
+    version: int
+    """
+    Grows with every change; the ETag is `"v<version>"`.
+    """
+
+
+class AvailabilityUpdate(TypedDict):
+    time_zone: str
+    """
+    The doctor's IANA time zone (400 if unknown).
+    """
+    weekly_hours: list[WeeklyInterval]
+    days_off: NotRequired[list[DaysOffItem]]
+    """
+    Whole days off in the doctor's zone.
+    """
+    time_off: NotRequired[list[TimeOffRange]]
+    appointment_minutes: NotRequired[list[AppointmentMinute]]
+    """
+    The appointment lengths offered; the first is the slot search's default.
+    """
+    buffer_minutes: NotRequired[int]
+    """
+    Kept free before and after every appointment.
+    """
+    minimum_notice_minutes: NotRequired[int]
+    """
+    How long before its start a slot can still be booked.
+    """
+    horizon_days: NotRequired[int]
+    """
+    How far ahead a slot can be booked.
+    """
+
+
 class BodyFieldError(TypedDict):
     pointer: str
     """
@@ -144,6 +191,16 @@ class Credentials(TypedDict):
     apps) an `HttpOnly` cookie scoped to `/auth`, in which case the body has none.
 
     """
+
+
+DaysOffItem: TypeAlias = str
+
+
+class DoctorSlots(TypedDict):
+    doctor_id: str
+    time_zone: str
+    length_minutes: int
+    items: list[Slot]
 
 
 Email: TypeAlias = str
@@ -348,6 +405,20 @@ class Outputs(TypedDict):
     """
 
 
+class OutsideAppointment(TypedDict):
+    id: str
+    patient_id: str
+    start_at: Timestamp
+    end_at: Timestamp
+    status: AppointmentStatus
+
+
+class OutsideAppointments(TypedDict):
+    items: list[OutsideAppointment]
+    truncated: bool
+    limit: int
+
+
 ParameterError = TypedDict(
     "ParameterError",
     {
@@ -439,6 +510,24 @@ class Problem(TypedDict):
     """
 
 
+class BeyondHorizonProblem(Problem):
+    """
+    The time starts further ahead than the doctor's booking horizon. Admins may
+    override it (`override_availability=true`, audited).
+
+    """
+
+    type: Literal["/docs/problems/beyond-horizon"]
+    """
+    A URI reference identifying the problem type.
+    """
+    availability_rule: Literal["beyond-horizon"]
+    time_zone: str
+    """
+    The doctor's IANA time zone.
+    """
+
+
 class ConflictProblem(Problem):
     """
     The current state forbids the request (a duplicate email, a booking no longer
@@ -488,6 +577,61 @@ class ForbiddenProblem(Problem):
     type: Literal["/docs/problems/forbidden"]
     """
     A URI reference identifying the problem type.
+    """
+
+
+class InTimeOffProblem(Problem):
+    """
+    The time meets one of the doctor's days off or time off ranges (holidays, a half
+    day). Admins may override it (`override_availability=true`, audited).
+
+    """
+
+    type: Literal["/docs/problems/in-time-off"]
+    """
+    A URI reference identifying the problem type.
+    """
+    availability_rule: Literal["in-time-off"]
+    time_zone: str
+    """
+    The doctor's IANA time zone.
+    """
+
+
+class InsideBufferProblem(Problem):
+    """
+    The time leaves less than the doctor's buffer free before or after another
+    appointment of the doctor. Admins may override it (`override_availability=true`,
+    audited).
+
+    """
+
+    type: Literal["/docs/problems/inside-buffer"]
+    """
+    A URI reference identifying the problem type.
+    """
+    availability_rule: Literal["inside-buffer"]
+    time_zone: str
+    """
+    The doctor's IANA time zone.
+    """
+
+
+class InsideMinimumNoticeProblem(Problem):
+    """
+    The time starts sooner than the doctor's minimum notice from now. Admins may
+    override it (`override_availability=true`, audited).
+
+    """
+
+    type: Literal["/docs/problems/inside-minimum-notice"]
+    """
+    A URI reference identifying the problem type.
+    """
+    availability_rule: Literal["inside-minimum-notice"]
+    time_zone: str
+    """
+    The doctor's IANA time zone.
     """
 
 
@@ -583,6 +727,25 @@ class NotFoundProblem(Problem):
     """
 
 
+class OutsideWorkingHoursProblem(Problem):
+    """
+    The time is not within one of the doctor's weekly working intervals (in the
+    doctor's time zone, `time_zone`). Admins may override it
+    (`override_availability=true`, audited).
+
+    """
+
+    type: Literal["/docs/problems/outside-working-hours"]
+    """
+    A URI reference identifying the problem type.
+    """
+    availability_rule: Literal["outside-working-hours"]
+    time_zone: str
+    """
+    The doctor's IANA time zone.
+    """
+
+
 class PreconditionFailedProblem(Problem):
     """
     The resource changed since the client read it (`If-Match` is stale); `current_version`
@@ -631,6 +794,19 @@ A user's role.
 """
 
 
+class Slot(TypedDict):
+    start_at: Timestamp
+    end_at: Timestamp
+    local_start_at: str
+    """
+    `start_at` in the requested time zone.
+    """
+    local_end_at: str
+    """
+    `end_at` in the requested time zone.
+    """
+
+
 class SlotTakenProblem(Problem):
     """
     The doctor or the patient already has an appointment overlapping the slot. `conflict`
@@ -651,6 +827,32 @@ Specialty: TypeAlias = str | None
 """
 A doctor's specialty; null for other roles.
 """
+
+
+class SpecialtySlot(TypedDict):
+    doctor_id: str
+    doctor_name: str
+    start_at: Timestamp
+    end_at: Timestamp
+    local_start_at: str
+    local_end_at: str
+
+
+class SpecialtySlots(TypedDict):
+    specialty: str
+    time_zone: str
+    items: list[SpecialtySlot]
+    truncated: bool
+    """
+    There were more slots than `limit`.
+    """
+    limit: int
+
+
+class TimeOffRange(TypedDict):
+    start_at: Timestamp
+    end_at: Timestamp
+    reason: NotRequired[str]
 
 
 Timestamp: TypeAlias = str
@@ -857,3 +1059,15 @@ class UserUpdate(TypedDict):
 
 
 Version: TypeAlias = str
+
+
+class WeeklyInterval(TypedDict):
+    """
+    Working time on a weekday, wall-clock in the doctor's zone. An `end` not after `start`
+    ends the next day (22:00-06:00); `24:00` is midnight at the end of the day.
+
+    """
+
+    day: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+    start: str
+    end: str

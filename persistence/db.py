@@ -24,6 +24,7 @@ from domain.errors import Contention as Contention
 from domain.errors import DatabaseUnavailable as DatabaseUnavailable
 from persistence.appointments import AppointmentRepository
 from persistence.audit import AuditRepository
+from persistence.availability import AvailabilityRepository
 from persistence.executor import DatabaseTimeout as DatabaseTimeout
 from persistence.executor import Executor, raise_if_outage
 from persistence.idempotency import IdempotencyRepository
@@ -297,6 +298,10 @@ class UnitOfWork:
     @cached_property
     def appointments(self) -> AppointmentRepository:
         return AppointmentRepository(self._executor)
+
+    @cached_property
+    def availability(self) -> AvailabilityRepository:
+        return AvailabilityRepository(self._executor)
 
     @cached_property
     def idempotency(self) -> IdempotencyRepository:

@@ -247,3 +247,26 @@ Index(
     inference_records.c.requested_at,
 )
 Index("ix_inference_records_requested_at", inference_records.c.requested_at)
+
+# A doctor's availability (domain.scheduling): the time zone, and the rest as the API spells it
+# (weekly hours, days off, time off, lengths, buffer, notice, horizon) in one document, read and
+# written whole, versioned for If-Match like an appointment. A doctor without a row has the
+# documented default (version 0) until the first change; migration 0008 gave every doctor that
+# existed then a row holding that default.
+doctor_availability = Table(
+    "doctor_availability",
+    metadata,
+    Column("doctor_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("time_zone", Text, nullable=False),
+    Column("schedule", JSONB, nullable=False),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_by", Uuid, ForeignKey("users.id"), nullable=True),
+)
+# The doctors of a specialty, in the order the slot search lists them.
+Index(
+    "ix_users_specialty_full_name",
+    users.c.specialty,
+    users.c.full_name,
+    postgresql_where=text("role = 'doctor'"),
+)

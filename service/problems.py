@@ -67,6 +67,17 @@ _BY_MEMBER: tuple[tuple[int, str, frozenset[str] | None, str], ...] = (
     (409, "allowed_transitions", None, "transition-not-allowed"),
     (409, "current_status", None, "not-changeable"),
     (422, "invalid_field", frozenset({"model", "features"}), "model-input-refused"),
+    # A booking the doctor's availability refuses: one kind per rule (domain.scheduling.Rule).
+    *(
+        (422, "availability_rule", frozenset({kind}), kind)
+        for kind in (
+            "outside-working-hours",
+            "in-time-off",
+            "inside-buffer",
+            "inside-minimum-notice",
+            "beyond-horizon",
+        )
+    ),
 )
 KINDS = frozenset(_BY_STATUS.values()) | frozenset(rule[3] for rule in _BY_MEMBER)
 """Every kind of problem the service answers with."""

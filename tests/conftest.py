@@ -20,6 +20,7 @@ import bcrypt
 import httpx
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from domain.model import Role
 from modelserver import launcher
@@ -28,6 +29,7 @@ from persistence.schema import metadata
 from service import embedded_db, migrate
 from service.app import create_app
 from service.settings import Settings
+from tests.contract.people import ALWAYS_OPEN
 
 ROOT = Path(__file__).resolve().parent.parent
 # One database per test process: several runs (developers, CI) may share the embedded server.
@@ -142,7 +144,10 @@ MakeUser = Callable[..., Awaitable[Account]]
 
 @pytest.fixture
 def make_user(client: httpx.AsyncClient, database_url: str) -> MakeUser:
-    """Create a user directly in the database (any role) and sign them in through the API."""
+    """Create a user directly in the database (any role) and sign them in through the API.
+    Doctors work around the clock unless a test gives them other hours: most tests book at
+    whatever time suits them, and the availability rules have their own tests
+    (tests/scheduling)."""
 
     async def make(
         role: Role | str = Role.PATIENT,
@@ -151,7 +156,10 @@ def make_user(client: httpx.AsyncClient, database_url: str) -> MakeUser:
         specialty: str | None = None,
         active: bool = True,
         login: bool = True,
+        availability: dict[str, Any] | None = ALWAYS_OPEN,
     ) -> Account:
+        """``availability``: a doctor's (``ALWAYS_OPEN`` unless given; None: the default the
+        service gives a doctor without one)."""
         role = Role(role)
         email = f"{role.value}-{uuid.uuid4().hex[:10]}@example.org"
         async with await psycopg.AsyncConnection.connect(database_url) as conn:
@@ -169,6 +177,13 @@ def make_user(client: httpx.AsyncClient, database_url: str) -> MakeUser:
             )
             row = await cur.fetchone()
             assert row is not None
+            if role is Role.DOCTOR and availability is not None:
+                schedule = {k: v for k, v in availability.items() if k != "time_zone"}
+                await conn.execute(
+                    "INSERT INTO doctor_availability (doctor_id, time_zone, schedule) "
+                    "VALUES (%s, %s, %s)",
+                    (row[0], availability["time_zone"], Jsonb(schedule)),
+                )
         account = Account(id=str(row[0]), email=email, role=role)
         if login and active:
             reply = await client.post("/auth/login", json={"email": email, "password": PASSWORD})

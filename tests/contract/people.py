@@ -16,9 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+from psycopg.types.json import Jsonb
 
 # The two patients are peers in schemathesis.toml: one's reads are replayed as the other's.
 PATIENT_A, PATIENT_B, DOCTOR, ADMIN = "patient-a", "patient-b", "doctor", "admin"
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# Every hour of every day, no notice, two years ahead: availability that refuses no time.
+ALWAYS_OPEN = {
+    "time_zone": "UTC",
+    "weekly_hours": [{"day": day, "start": "00:00", "end": "24:00"} for day in DAYS],
+    "appointment_minutes": [30],
+    "buffer_minutes": 0,
+    "minimum_notice_minutes": 0,
+    "horizon_days": 730,
+}
 
 
 @dataclass
@@ -36,6 +48,15 @@ class Person:
 
 def _person(name: str) -> Person:
     return Person(name, f"{name}-{secrets.token_hex(4)}@example.org", secrets.token_urlsafe(18))
+
+
+def open_around_the_clock(conn: psycopg.Connection[Any], doctor_id: str) -> None:
+    """Give a doctor inserted straight into the database the ``ALWAYS_OPEN`` availability."""
+    schedule = {k: v for k, v in ALWAYS_OPEN.items() if k != "time_zone"}
+    conn.execute(
+        "INSERT INTO doctor_availability (doctor_id, time_zone, schedule) VALUES (%s, 'UTC', %s)",
+        (doctor_id, Jsonb(schedule)),
+    )
 
 
 def admin_account() -> Person:
@@ -58,6 +79,15 @@ def enrol(base_url: str, admin: Person) -> list[Person]:
             headers=as_admin,
         )
         appointed.raise_for_status()
+        # The gate's doctor works around the clock and takes bookings up to two years ahead, so
+        # the slots the hooks draw (months ahead, any hour) fit the availability; the rules
+        # themselves are tested in tests/scheduling.
+        opened = client.put(
+            f"/doctors/{doctor.id}/availability",
+            json=ALWAYS_OPEN,
+            headers={**doctor.bearer(client), "If-Match": '"v1"'},
+        )
+        opened.raise_for_status()
     return [patient_a, patient_b, doctor, admin]
 
 

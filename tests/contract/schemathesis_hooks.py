@@ -22,6 +22,10 @@ prediction to its record.
 And a sign-up: an email can be taken only once, and Schemathesis reuses the emails it has seen
 in replies (the gate's own accounts), so valid sign-ups get a fresh drawn address.
 
+And the gate doctor's availability: a change keeps it open around the clock (in a real zone),
+or the bookings above would be refused. And a slot search: a window of at most 31 days in a
+real time zone, where the bookings go.
+
 Negative cases are left alone: they must still be refused.
 """
 
@@ -40,7 +44,12 @@ import yaml  # type: ignore[import-untyped]
 from hypothesis import strategies as st
 from schemathesis.generation import GenerationMode
 
+from tests.contract import people
+
 BOOKING, CHANGE, PREDICTION = "createAppointment", "updateAppointment", "runInference"
+SLOT_SEARCHES = ("listDoctorSlots", "listSpecialtySlots")
+AVAILABILITY = "replaceAvailability"
+ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo")
 SIGN_UP = "registerPatient"
 SPEC = Path(__file__).resolve().parents[2] / "openapi" / "medai.yaml"
 # After the appointments the gate seeds (a month ahead, one a day for a few weeks) and well
@@ -94,6 +103,31 @@ def example_prediction() -> dict[str, Any]:
 def map_case(context: Any, case: Any) -> Any:
     if _operation_id(context) == PREDICTION and _positive(case):
         case.body = dict(example_prediction())
+    if _operation_id(context) == AVAILABILITY and _positive(case):
+        # Open around the clock in some zone: a made-up zone is refused (400), which no schema
+        # can say, and the gate's bookings need the doctor open whenever the hooks book.
+        zone = ZONES[len(str(case.body.get("time_zone", ""))) % len(ZONES)]
+        case.body = {**people.ALWAYS_OPEN, "time_zone": zone}
+    return case
+
+
+def _positive_query(case: Any) -> bool:
+    return case.meta is not None and case.meta.generation.mode == GenerationMode.POSITIVE
+
+
+def with_window(case: Any, draw: random.Random) -> Any:
+    """A slot search over 1 to 7 days where the hooks' bookings go, in a real zone, for the
+    length the gate's doctor offers: a window over 31 days or a made-up zone is refused (400),
+    which no schema can say."""
+    start, _ = slot(draw.randrange(SLOTS))
+    first = datetime.fromisoformat(start)
+    case.query = {
+        **(case.query or {}),
+        "from": first.isoformat(),
+        "to": (first + timedelta(days=draw.randint(1, 7))).isoformat(),
+        "time_zone": draw.choice(ZONES),
+        "length": 30,
+    }
     return case
 
 
@@ -118,6 +152,8 @@ def with_fresh_email(case: Any, draw: random.Random) -> Any:
 @schemathesis.hook
 def flatmap_case(context: Any, case: Any) -> Any:
     operation_id = _operation_id(context)
+    if operation_id in SLOT_SEARCHES and _positive_query(case):
+        return st.randoms(use_true_random=False).map(lambda draw: with_window(case, draw))
     if operation_id == SIGN_UP and _positive(case):
         return st.randoms(use_true_random=False).map(lambda draw: with_fresh_email(case, draw))
     if not _valid_timed(case, operation_id):

@@ -9,13 +9,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 from connexion.json_schema import resolve_refs
 
-from domain import appointment_rules, inference_rules
+from domain import appointment_rules, inference_rules, scheduling
 from domain.errors import DomainError
 from domain.model import Caller, Role
 from service.app import create_app
@@ -97,6 +98,10 @@ def _patient_changing_notes() -> None:
     appointment_rules.check_update(patient, parties, {"notes": "x"}, datetime.now(UTC))
 
 
+def _refuse(rule: scheduling.Rule) -> None:
+    raise scheduling.refusal(rule, scheduling.DEFAULT)
+
+
 DOMAIN_CASES: dict[str, tuple[Callable[[], object], str]] = {
     "a move the lifecycle forbids": (
         lambda: appointment_rules.check_transition(
@@ -105,6 +110,11 @@ DOMAIN_CASES: dict[str, tuple[Callable[[], object], str]] = {
         "transition-not-allowed",
     ),
     "fields the role may not change": (_patient_changing_notes, "fields-refused"),
+    **{
+        f"a booking the rule {rule.value} refuses": (partial(_refuse, rule), rule.value)
+        for rule in scheduling.Rule
+        if rule is not scheduling.Rule.OVERLAP
+    },
     "a model not offered": (
         lambda: inference_rules.allowed_model("nope", ["breast-cancer"]),
         "model-input-refused",

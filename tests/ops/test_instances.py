@@ -16,6 +16,7 @@ import pytest
 
 from service import embedded_db, migrate
 from tests.conftest import _HASH, PASSWORD, ROOT, end_refresh_grace
+from tests.contract import people
 from tests.ops.conftest import Served, start_service
 
 DATABASE = "medai_instances"
@@ -49,7 +50,9 @@ def add_user(url: str, role: str) -> tuple[str, str]:
             "VALUES (%s, %s, %s, %s, %s) RETURNING id",
             (email, _HASH, f"Instance {role}", role, "GP" if role == "doctor" else None),
         ).fetchone()
-    assert row is not None
+        assert row is not None
+        if role == "doctor":
+            people.open_around_the_clock(conn, str(row[0]))
     return str(row[0]), email
 
 

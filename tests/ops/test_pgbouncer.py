@@ -23,6 +23,7 @@ from benchmarks import pgbouncer
 from persistence.db import Database, DatabaseUnavailable
 from service import embedded_db
 from tests.conftest import _HASH, ROOT
+from tests.contract import people
 from tests.ops.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Served, start_service
 
 DATABASE = "medai_pgbouncer"
@@ -131,7 +132,8 @@ def add_doctor(direct_url: str) -> str:
             "VALUES (%s, %s, 'Pooled Doctor', 'doctor', 'GP') RETURNING id",
             (f"doctor-{uuid.uuid4().hex[:10]}@example.org", _HASH),
         ).fetchone()
-    assert row is not None
+        assert row is not None
+        people.open_around_the_clock(conn, str(row[0]))
     return str(row[0])
 
 

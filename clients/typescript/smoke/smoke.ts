@@ -143,9 +143,28 @@ async function main(): Promise<void> {
   begin("a patient listing admins is a 403 problem");
   expectProblem(await patient.api.GET("/users", { params: { query: { role: "admin" } } }), 403);
 
-  begin("book an appointment");
-  const start = new Date(Date.now() + 24 * 3600 * 1000);
-  start.setUTCMinutes(0, 0, 0);
+  begin("search the doctor's free slots for a day and take the first one");
+  const searchFrom = new Date(Date.now() + 24 * 3600 * 1000);
+  searchFrom.setUTCMinutes(0, 0, 0);
+  const free = await unwrap(
+    patient.api.GET("/doctors/{doctor_id}/slots", {
+      params: {
+        path: { doctor_id: doctorProfile.id },
+        query: {
+          from: searchFrom.toISOString(),
+          to: new Date(searchFrom.getTime() + 24 * 3600 * 1000).toISOString(),
+          time_zone: "America/New_York",
+        },
+      },
+    }),
+  );
+  const firstSlot = free.items[0];
+  assert.ok(firstSlot, "the doctor has free slots");
+  const start = new Date(firstSlot.start_at);
+  assert.ok(start.getTime() >= searchFrom.getTime());
+  assert.match(firstSlot.local_start_at, /-0[45]:00$/);
+
+  begin("book the slot the search returned");
   const slot = (offsetMinutes: number, minutes: number) => ({
     start_at: new Date(start.getTime() + offsetMinutes * 60_000).toISOString(),
     end_at: new Date(start.getTime() + (offsetMinutes + minutes) * 60_000).toISOString(),

@@ -219,7 +219,9 @@ export interface paths {
          *       omitted or their own.
          *     - An admin books anyone: both required.
          *
-         *     The slot must start in the future and last 5 minutes to 8 hours. Neither the doctor nor
+         *     The slot must start in the future, last 5 minutes to 8 hours and fit the doctor's
+         *     availability (working hours, time off, buffer, minimum notice, horizon: a 422 naming the
+         *     rule; `GET /doctors/{doctor_id}/slots` lists the times that fit). Neither the doctor nor
          *     the patient may already have a booked, arrived or fulfilled appointment overlapping it
          *     (ranges are half-open, so back-to-back slots are fine); a collision is a 409 saying
          *     which side is busy and when.
@@ -268,7 +270,8 @@ export interface paths {
          *       write `notes`.
          *     - Admins: anything the lifecycle allows.
          *
-         *     Fields the caller may not change are a 403 listing `refused_fields`.
+         *     Fields the caller may not change are a 403 listing `refused_fields`. A new time must fit
+         *     the doctor's availability like a booking (422 naming the rule).
          */
         put: operations["updateAppointment"];
         post?: never;
@@ -280,6 +283,131 @@ export interface paths {
          *     (409 otherwise; cancel it instead).
          */
         delete: operations["deleteAppointment"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/doctors/{doctor_id}/availability": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The doctor's user id.
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
+                doctor_id: components["parameters"]["DoctorId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read a doctor's availability
+         * @description Weekly working hours in the doctor's IANA time zone, days off and time off, the
+         *     appointment lengths offered, the buffer kept free around appointments, the minimum
+         *     notice and the booking horizon. Any signed-in user may read it. A doctor who never set
+         *     it has the default (Monday to Friday 09:00-17:00 UTC, 30 minutes, no buffer, 60
+         *     minutes' notice, 90 days ahead; version 1).
+         */
+        get: operations["getAvailability"];
+        /**
+         * Set a doctor's availability
+         * @description Replaces the whole availability, only if `If-Match` carries its current `ETag` (428
+         *     without it, 412 if it changed since). The doctor themself or an admin; audited.
+         *
+         *     A weekly interval whose `end` is not after its `start` ends the next day (a night
+         *     shift, e.g. 22:00-06:00); `24:00` ends at midnight. Time off ranges are instants;
+         *     `days_off` are whole days in the doctor's zone.
+         *
+         *     Existing appointments are kept whatever the new hours say: `GET
+         *     /doctors/{doctor_id}/availability/outside` lists the ones now outside them.
+         */
+        put: operations["replaceAvailability"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/doctors/{doctor_id}/availability/outside": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The doctor's user id.
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
+                doctor_id: components["parameters"]["DoctorId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Appointments the current availability no longer covers
+         * @description The doctor's `booked` and `arrived` appointments of the next 366 days that fall outside
+         *     the current working hours or inside time off: a changed schedule never cancels them, so
+         *     the doctor (or an admin) can move or cancel them. By start time; at most `limit`
+         *     (`truncated` says there were more). Audited.
+         */
+        get: operations["listAppointmentsOutsideAvailability"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/doctors/{doctor_id}/slots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The doctor's user id.
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
+                doctor_id: components["parameters"]["DoctorId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Free slots of a doctor
+         * @description The doctor's free slots starting in [`from`, `to`) (at most 31 days), computed from the
+         *     availability minus booked, arrived and fulfilled appointments with the buffer around
+         *     them, within the minimum notice and the horizon. Slots lie on a grid of the slot length
+         *     from the start of each working interval, in start order. `start_at`/`end_at` are UTC
+         *     (book with them as they are); `local_start_at`/`local_end_at` are the same instants in
+         *     `time_zone` (the doctor's unless asked otherwise).
+         */
+        get: operations["listDoctorSlots"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/slots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Free slots of a specialty
+         * @description The free slots of every active doctor of `specialty` starting in [`from`, `to`) (at
+         *     most 31 days), as for one doctor, ordered by start time, then doctor name and id.
+         *     Doctors who do not offer `length` are left out. At most `limit` slots; `truncated`
+         *     says there were more (narrow the window).
+         */
+        get: operations["listSpecialtySlots"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -799,6 +927,113 @@ export interface components {
             inference_id?: string;
         };
         /**
+         * outside-working-hours
+         * @description The time is not within one of the doctor's weekly working intervals (in the
+         *     doctor's time zone, `time_zone`). Admins may override it
+         *     (`override_availability=true`, audited).
+         * @example {
+         *       "type": "/docs/problems/outside-working-hours",
+         *       "title": "Unprocessable Content",
+         *       "status": 422,
+         *       "detail": "That time is outside the doctor's working hours (Europe/Berlin).",
+         *       "availability_rule": "outside-working-hours",
+         *       "time_zone": "Europe/Berlin"
+         *     }
+         */
+        OutsideWorkingHoursProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/outside-working-hours";
+            /** @enum {string} */
+            availability_rule: "outside-working-hours";
+            /** @description The doctor's IANA time zone. */
+            time_zone: string;
+        };
+        /**
+         * in-time-off
+         * @description The time meets one of the doctor's days off or time off ranges (holidays, a half
+         *     day). Admins may override it (`override_availability=true`, audited).
+         * @example {
+         *       "type": "/docs/problems/in-time-off",
+         *       "title": "Unprocessable Content",
+         *       "status": 422,
+         *       "detail": "The doctor is off at that time.",
+         *       "availability_rule": "in-time-off",
+         *       "time_zone": "Europe/Berlin"
+         *     }
+         */
+        InTimeOffProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/in-time-off";
+            /** @enum {string} */
+            availability_rule: "in-time-off";
+            /** @description The doctor's IANA time zone. */
+            time_zone: string;
+        };
+        /**
+         * inside-buffer
+         * @description The time leaves less than the doctor's buffer free before or after another
+         *     appointment of the doctor. Admins may override it (`override_availability=true`,
+         *     audited).
+         * @example {
+         *       "type": "/docs/problems/inside-buffer",
+         *       "title": "Unprocessable Content",
+         *       "status": 422,
+         *       "detail": "The doctor keeps 10 minutes free around each appointment.",
+         *       "availability_rule": "inside-buffer",
+         *       "time_zone": "Europe/Berlin"
+         *     }
+         */
+        InsideBufferProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/inside-buffer";
+            /** @enum {string} */
+            availability_rule: "inside-buffer";
+            /** @description The doctor's IANA time zone. */
+            time_zone: string;
+        };
+        /**
+         * inside-minimum-notice
+         * @description The time starts sooner than the doctor's minimum notice from now. Admins may
+         *     override it (`override_availability=true`, audited).
+         * @example {
+         *       "type": "/docs/problems/inside-minimum-notice",
+         *       "title": "Unprocessable Content",
+         *       "status": 422,
+         *       "detail": "The doctor takes bookings at least 60 minutes ahead.",
+         *       "availability_rule": "inside-minimum-notice",
+         *       "time_zone": "Europe/Berlin"
+         *     }
+         */
+        InsideMinimumNoticeProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/inside-minimum-notice";
+            /** @enum {string} */
+            availability_rule: "inside-minimum-notice";
+            /** @description The doctor's IANA time zone. */
+            time_zone: string;
+        };
+        /**
+         * beyond-horizon
+         * @description The time starts further ahead than the doctor's booking horizon. Admins may
+         *     override it (`override_availability=true`, audited).
+         * @example {
+         *       "type": "/docs/problems/beyond-horizon",
+         *       "title": "Unprocessable Content",
+         *       "status": 422,
+         *       "detail": "The doctor takes bookings at most 90 days ahead.",
+         *       "availability_rule": "beyond-horizon",
+         *       "time_zone": "Europe/Berlin"
+         *     }
+         */
+        BeyondHorizonProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/beyond-horizon";
+            /** @enum {string} */
+            availability_rule: "beyond-horizon";
+            /** @description The doctor's IANA time zone. */
+            time_zone: string;
+        };
+        /**
          * precondition-required
          * @description The change needs `If-Match` with the ETag of the version being changed.
          * @example {
@@ -1242,6 +1477,300 @@ export interface components {
             items: components["schemas"]["Appointment"][];
             /** @description Pass as `cursor` for the next page; null on the last page. */
             next_cursor: string | null;
+            /** Format: int32 */
+            limit: number;
+        };
+        /**
+         * @description Working time on a weekday, wall-clock in the doctor's zone. An `end` not after `start`
+         *     ends the next day (22:00-06:00); `24:00` is midnight at the end of the day.
+         * @example {
+         *       "day": "monday",
+         *       "start": "09:00",
+         *       "end": "17:00"
+         *     }
+         */
+        WeeklyInterval: {
+            /** @enum {string} */
+            day: "monday" | "tuesday" | "wednesday" | "thursday" | "friday" | "saturday" | "sunday";
+            /** @example 09:00 */
+            start: string;
+            /** @example 17:00 */
+            end: string;
+        };
+        /**
+         * @example {
+         *       "start_at": "2030-03-06T12:00:00Z",
+         *       "end_at": "2030-03-06T17:00:00Z",
+         *       "reason": "Conference"
+         *     }
+         */
+        TimeOffRange: {
+            start_at: components["schemas"]["Timestamp"];
+            end_at: components["schemas"]["Timestamp"];
+            reason?: string;
+        };
+        /**
+         * @example {
+         *       "time_zone": "Europe/Berlin",
+         *       "weekly_hours": [
+         *         {
+         *           "day": "monday",
+         *           "start": "09:00",
+         *           "end": "13:00"
+         *         },
+         *         {
+         *           "day": "monday",
+         *           "start": "14:00",
+         *           "end": "18:00"
+         *         },
+         *         {
+         *           "day": "friday",
+         *           "start": "09:00",
+         *           "end": "12:00"
+         *         }
+         *       ],
+         *       "days_off": [
+         *         "2030-12-25"
+         *       ],
+         *       "time_off": [
+         *         {
+         *           "start_at": "2030-03-06T12:00:00Z",
+         *           "end_at": "2030-03-06T17:00:00Z",
+         *           "reason": "Conference"
+         *         }
+         *       ],
+         *       "appointment_minutes": [
+         *         30,
+         *         60
+         *       ],
+         *       "buffer_minutes": 10,
+         *       "minimum_notice_minutes": 120,
+         *       "horizon_days": 60
+         *     }
+         */
+        AvailabilityUpdate: {
+            /**
+             * @description The doctor's IANA time zone (400 if unknown).
+             * @example Europe/Berlin
+             */
+            time_zone: string;
+            weekly_hours: components["schemas"]["WeeklyInterval"][];
+            /** @description Whole days off in the doctor's zone. */
+            days_off?: string[];
+            time_off?: components["schemas"]["TimeOffRange"][];
+            /**
+             * @description The appointment lengths offered; the first is the slot search's default.
+             * @default [
+             *       30
+             *     ]
+             */
+            appointment_minutes: number[];
+            /**
+             * Format: int32
+             * @description Kept free before and after every appointment.
+             * @default 0
+             */
+            buffer_minutes: number;
+            /**
+             * Format: int32
+             * @description How long before its start a slot can still be booked.
+             * @default 0
+             */
+            minimum_notice_minutes: number;
+            /**
+             * Format: int32
+             * @description How far ahead a slot can be booked.
+             * @default 90
+             */
+            horizon_days: number;
+        };
+        /**
+         * @example {
+         *       "time_zone": "Europe/Berlin",
+         *       "weekly_hours": [
+         *         {
+         *           "day": "monday",
+         *           "start": "09:00",
+         *           "end": "13:00"
+         *         },
+         *         {
+         *           "day": "monday",
+         *           "start": "14:00",
+         *           "end": "18:00"
+         *         },
+         *         {
+         *           "day": "friday",
+         *           "start": "09:00",
+         *           "end": "12:00"
+         *         }
+         *       ],
+         *       "days_off": [
+         *         "2030-12-25"
+         *       ],
+         *       "time_off": [
+         *         {
+         *           "start_at": "2030-03-06T12:00:00Z",
+         *           "end_at": "2030-03-06T17:00:00Z",
+         *           "reason": "Conference"
+         *         }
+         *       ],
+         *       "appointment_minutes": [
+         *         30,
+         *         60
+         *       ],
+         *       "buffer_minutes": 10,
+         *       "minimum_notice_minutes": 120,
+         *       "horizon_days": 60,
+         *       "version": 2
+         *     }
+         */
+        Availability: {
+            time_zone: string;
+            weekly_hours: components["schemas"]["WeeklyInterval"][];
+            days_off: string[];
+            time_off: components["schemas"]["TimeOffRange"][];
+            appointment_minutes: number[];
+            /** Format: int32 */
+            buffer_minutes: number;
+            /** Format: int32 */
+            minimum_notice_minutes: number;
+            /** Format: int32 */
+            horizon_days: number;
+            /**
+             * Format: int32
+             * @description Grows with every change; the ETag is `"v<version>"`.
+             */
+            readonly version: number;
+        };
+        /**
+         * @example {
+         *       "start_at": "2030-03-04T08:00:00Z",
+         *       "end_at": "2030-03-04T08:30:00Z",
+         *       "local_start_at": "2030-03-04T09:00:00+01:00",
+         *       "local_end_at": "2030-03-04T09:30:00+01:00"
+         *     }
+         */
+        Slot: {
+            start_at: components["schemas"]["Timestamp"];
+            end_at: components["schemas"]["Timestamp"];
+            /**
+             * Format: date-time
+             * @description `start_at` in the requested time zone.
+             */
+            local_start_at: string;
+            /**
+             * Format: date-time
+             * @description `end_at` in the requested time zone.
+             */
+            local_end_at: string;
+        };
+        /**
+         * @example {
+         *       "doctor_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+         *       "time_zone": "Europe/Berlin",
+         *       "length_minutes": 30,
+         *       "items": [
+         *         {
+         *           "start_at": "2030-03-04T08:00:00Z",
+         *           "end_at": "2030-03-04T08:30:00Z",
+         *           "local_start_at": "2030-03-04T09:00:00+01:00",
+         *           "local_end_at": "2030-03-04T09:30:00+01:00"
+         *         }
+         *       ]
+         *     }
+         */
+        DoctorSlots: {
+            /** Format: uuid */
+            doctor_id: string;
+            time_zone: string;
+            /** Format: int32 */
+            length_minutes: number;
+            items: components["schemas"]["Slot"][];
+        };
+        /**
+         * @example {
+         *       "doctor_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+         *       "doctor_name": "Ivan Sidorov",
+         *       "start_at": "2030-03-04T08:00:00Z",
+         *       "end_at": "2030-03-04T08:30:00Z",
+         *       "local_start_at": "2030-03-04T09:00:00+01:00",
+         *       "local_end_at": "2030-03-04T09:30:00+01:00"
+         *     }
+         */
+        SpecialtySlot: {
+            /** Format: uuid */
+            doctor_id: string;
+            doctor_name: string;
+            start_at: components["schemas"]["Timestamp"];
+            end_at: components["schemas"]["Timestamp"];
+            /** Format: date-time */
+            local_start_at: string;
+            /** Format: date-time */
+            local_end_at: string;
+        };
+        /**
+         * @example {
+         *       "specialty": "Cardiology",
+         *       "time_zone": "Europe/Berlin",
+         *       "items": [
+         *         {
+         *           "doctor_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+         *           "doctor_name": "Ivan Sidorov",
+         *           "start_at": "2030-03-04T08:00:00Z",
+         *           "end_at": "2030-03-04T08:30:00Z",
+         *           "local_start_at": "2030-03-04T09:00:00+01:00",
+         *           "local_end_at": "2030-03-04T09:30:00+01:00"
+         *         }
+         *       ],
+         *       "truncated": false,
+         *       "limit": 200
+         *     }
+         */
+        SpecialtySlots: {
+            specialty: string;
+            time_zone: string;
+            items: components["schemas"]["SpecialtySlot"][];
+            /** @description There were more slots than `limit`. */
+            truncated: boolean;
+            /** Format: int32 */
+            limit: number;
+        };
+        /**
+         * @example {
+         *       "id": "0b6e4f1a-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
+         *       "patient_id": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+         *       "start_at": "2030-03-09T07:00:00Z",
+         *       "end_at": "2030-03-09T07:30:00Z",
+         *       "status": "booked"
+         *     }
+         */
+        OutsideAppointment: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            patient_id: string;
+            start_at: components["schemas"]["Timestamp"];
+            end_at: components["schemas"]["Timestamp"];
+            status: components["schemas"]["AppointmentStatus"];
+        };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "0b6e4f1a-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
+         *           "patient_id": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+         *           "start_at": "2030-03-09T07:00:00Z",
+         *           "end_at": "2030-03-09T07:30:00Z",
+         *           "status": "booked"
+         *         }
+         *       ],
+         *       "truncated": false,
+         *       "limit": 20
+         *     }
+         */
+        OutsideAppointments: {
+            items: components["schemas"]["OutsideAppointment"][];
+            truncated: boolean;
             /** Format: int32 */
             limit: number;
         };
@@ -2055,6 +2584,30 @@ export interface components {
             };
         };
         /**
+         * @description The doctor's availability refuses the time: each rule is its own problem type
+         *     (`outside-working-hours`, `in-time-off`, `inside-buffer`, `inside-minimum-notice`,
+         *     `beyond-horizon`, also in `availability_rule`). Or the doctor or patient is not an
+         *     active one, or the Idempotency-Key was used with another body (`unprocessable`).
+         */
+        AvailabilityRefused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/docs/problems/outside-working-hours",
+                 *       "title": "Unprocessable Content",
+                 *       "status": 422,
+                 *       "detail": "That time is outside the doctor's working hours (Europe/Berlin).",
+                 *       "availability_rule": "outside-working-hours",
+                 *       "time_zone": "Europe/Berlin"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["OutsideWorkingHoursProblem"] | components["schemas"]["InTimeOffProblem"] | components["schemas"]["InsideBufferProblem"] | components["schemas"]["InsideMinimumNoticeProblem"] | components["schemas"]["BeyondHorizonProblem"] | components["schemas"]["UnprocessableProblem"];
+            };
+        };
+        /**
          * @description The model is not one this service offers (`invalid_field: model`, with the `models` it
          *     offers), or the features do not fit it (`invalid_field: features`): the feature names are
          *     not exactly the model's configured ones (`missing_features`, `unknown_features`), or a
@@ -2220,6 +2773,39 @@ export interface components {
         IfMatch: string;
         /** @description Page size. */
         Limit: number;
+        /**
+         * @description The doctor's user id.
+         * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+         */
+        DoctorId: string;
+        /**
+         * @description Slots starting at or after this instant.
+         * @example 2030-03-04T00:00:00+01:00
+         */
+        SlotsFrom: string;
+        /**
+         * @description Slots starting before this instant; at most 31 days after `from`.
+         * @example 2030-03-11T00:00:00+01:00
+         */
+        SlotsTo: string;
+        /**
+         * @description The IANA time zone to spell `local_start_at`/`local_end_at` in (default: the doctor's
+         *     for one doctor, UTC for a specialty).
+         * @example America/New_York
+         */
+        SlotsTimeZone: string;
+        /**
+         * @description The slot length in minutes (default the doctor's first offered length).
+         * @example 30
+         */
+        SlotLength: number;
+        /**
+         * @description Admins only (403 for others): book or move the appointment even where the doctor's
+         *     availability refuses it (outside hours, time off, buffer, notice, horizon). Overlaps
+         *     are still refused (409). Each override is audited as its own event,
+         *     `appointment.override.<rule>`.
+         */
+        OverrideAvailability: boolean;
         /** @description Number of items to skip (at most 10000; narrow the filters to go further). */
         Offset: number;
     };
@@ -2292,6 +2878,11 @@ export type ContentTooLargeProblem = components['schemas']['ContentTooLargeProbl
 export type UnsupportedMediaTypeProblem = components['schemas']['UnsupportedMediaTypeProblem'];
 export type UnprocessableProblem = components['schemas']['UnprocessableProblem'];
 export type ModelInputRefusedProblem = components['schemas']['ModelInputRefusedProblem'];
+export type OutsideWorkingHoursProblem = components['schemas']['OutsideWorkingHoursProblem'];
+export type InTimeOffProblem = components['schemas']['InTimeOffProblem'];
+export type InsideBufferProblem = components['schemas']['InsideBufferProblem'];
+export type InsideMinimumNoticeProblem = components['schemas']['InsideMinimumNoticeProblem'];
+export type BeyondHorizonProblem = components['schemas']['BeyondHorizonProblem'];
 export type PreconditionRequiredProblem = components['schemas']['PreconditionRequiredProblem'];
 export type TooManyRequestsProblem = components['schemas']['TooManyRequestsProblem'];
 export type InternalErrorProblem = components['schemas']['InternalErrorProblem'];
@@ -2318,6 +2909,16 @@ export type Appointment = components['schemas']['Appointment'];
 export type AppointmentCreate = components['schemas']['AppointmentCreate'];
 export type AppointmentUpdate = components['schemas']['AppointmentUpdate'];
 export type AppointmentPage = components['schemas']['AppointmentPage'];
+export type WeeklyInterval = components['schemas']['WeeklyInterval'];
+export type TimeOffRange = components['schemas']['TimeOffRange'];
+export type AvailabilityUpdate = components['schemas']['AvailabilityUpdate'];
+export type Availability = components['schemas']['Availability'];
+export type Slot = components['schemas']['Slot'];
+export type DoctorSlots = components['schemas']['DoctorSlots'];
+export type SpecialtySlot = components['schemas']['SpecialtySlot'];
+export type SpecialtySlots = components['schemas']['SpecialtySlots'];
+export type OutsideAppointment = components['schemas']['OutsideAppointment'];
+export type OutsideAppointments = components['schemas']['OutsideAppointments'];
 export type ModelName = components['schemas']['ModelName'];
 export type Features = components['schemas']['Features'];
 export type InferenceCreate = components['schemas']['InferenceCreate'];
@@ -2350,6 +2951,7 @@ export type ResponseContentTooLarge = components['responses']['ContentTooLarge']
 export type ResponseTooManyRequests = components['responses']['TooManyRequests'];
 export type ResponseRateLimited = components['responses']['RateLimited'];
 export type ResponseServiceUnavailable = components['responses']['ServiceUnavailable'];
+export type ResponseAvailabilityRefused = components['responses']['AvailabilityRefused'];
 export type ResponseInferenceUnprocessable = components['responses']['InferenceUnprocessable'];
 export type ResponseInferenceRateLimited = components['responses']['InferenceRateLimited'];
 export type ResponseBadGateway = components['responses']['BadGateway'];
@@ -2361,6 +2963,12 @@ export type ParameterInferenceId = components['parameters']['InferenceId'];
 export type ParameterRequestedWith = components['parameters']['RequestedWith'];
 export type ParameterIfMatch = components['parameters']['IfMatch'];
 export type ParameterLimit = components['parameters']['Limit'];
+export type ParameterDoctorId = components['parameters']['DoctorId'];
+export type ParameterSlotsFrom = components['parameters']['SlotsFrom'];
+export type ParameterSlotsTo = components['parameters']['SlotsTo'];
+export type ParameterSlotsTimeZone = components['parameters']['SlotsTimeZone'];
+export type ParameterSlotLength = components['parameters']['SlotLength'];
+export type ParameterOverrideAvailability = components['parameters']['OverrideAvailability'];
 export type ParameterOffset = components['parameters']['Offset'];
 export type HeaderLocation = components['headers']['Location'];
 export type HeaderETag = components['headers']['ETag'];
@@ -2751,7 +3359,15 @@ export interface operations {
     };
     createAppointment: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Admins only (403 for others): book or move the appointment even where the doctor's
+                 *     availability refuses it (outside hours, time off, buffer, notice, horizon). Overlaps
+                 *     are still refused (409). Each override is audited as its own event,
+                 *     `appointment.override.<rule>`.
+                 */
+                override_availability?: components["parameters"]["OverrideAvailability"];
+            };
             header?: {
                 /** @description A unique value per booking attempt (a UUID is a good choice). */
                 "Idempotency-Key"?: string;
@@ -2788,7 +3404,7 @@ export interface operations {
             409: components["responses"]["SlotConflict"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-            422: components["responses"]["Unprocessable"];
+            422: components["responses"]["AvailabilityRefused"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -2833,7 +3449,15 @@ export interface operations {
     };
     updateAppointment: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Admins only (403 for others): book or move the appointment even where the doctor's
+                 *     availability refuses it (outside hours, time off, buffer, notice, horizon). Overlaps
+                 *     are still refused (409). Each override is audited as its own event,
+                 *     `appointment.override.<rule>`.
+                 */
+                override_availability?: components["parameters"]["OverrideAvailability"];
+            };
             header: {
                 /**
                  * @description The `ETag` of the version being changed, or a comma-separated list of them (428 without
@@ -2881,6 +3505,7 @@ export interface operations {
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["AvailabilityRefused"];
             428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
@@ -2918,6 +3543,235 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["NotChangeable"];
             429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getAvailability: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The doctor's user id.
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
+                doctor_id: components["parameters"]["DoctorId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The availability; its `ETag` is what `If-Match` needs for a change. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Availability"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    replaceAvailability: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The `ETag` of the version being changed, or a comma-separated list of them (428 without
+                 *     it, 412 when none is the current one). Only strong entity tags: `*` ("whatever is there
+                 *     now") is refused with 400, since it would give up the lost-update check this header is
+                 *     for; read the appointment and send its `ETag`.
+                 * @example "v1"
+                 */
+                "If-Match": components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description The doctor's user id.
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
+                doctor_id: components["parameters"]["DoctorId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AvailabilityUpdate"];
+            };
+        };
+        responses: {
+            /** @description The new availability, with its new `ETag`. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Availability"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            428: components["responses"]["PreconditionRequired"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listAppointmentsOutsideAvailability: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The doctor's user id.
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
+                doctor_id: components["parameters"]["DoctorId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The appointments outside the availability. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OutsideAppointments"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listDoctorSlots: {
+        parameters: {
+            query: {
+                /**
+                 * @description Slots starting at or after this instant.
+                 * @example 2030-03-04T00:00:00+01:00
+                 */
+                from: components["parameters"]["SlotsFrom"];
+                /**
+                 * @description Slots starting before this instant; at most 31 days after `from`.
+                 * @example 2030-03-11T00:00:00+01:00
+                 */
+                to: components["parameters"]["SlotsTo"];
+                /**
+                 * @description The IANA time zone to spell `local_start_at`/`local_end_at` in (default: the doctor's
+                 *     for one doctor, UTC for a specialty).
+                 * @example America/New_York
+                 */
+                time_zone?: components["parameters"]["SlotsTimeZone"];
+                /**
+                 * @description The slot length in minutes (default the doctor's first offered length).
+                 * @example 30
+                 */
+                length?: components["parameters"]["SlotLength"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The doctor's user id.
+                 * @example 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                 */
+                doctor_id: components["parameters"]["DoctorId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The free slots. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DoctorSlots"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listSpecialtySlots: {
+        parameters: {
+            query: {
+                /**
+                 * @description The doctors' specialty, exactly as on their profiles.
+                 * @example Cardiology
+                 */
+                specialty: string;
+                /**
+                 * @description Slots starting at or after this instant.
+                 * @example 2030-03-04T00:00:00+01:00
+                 */
+                from: components["parameters"]["SlotsFrom"];
+                /**
+                 * @description Slots starting before this instant; at most 31 days after `from`.
+                 * @example 2030-03-11T00:00:00+01:00
+                 */
+                to: components["parameters"]["SlotsTo"];
+                /**
+                 * @description The IANA time zone to spell `local_start_at`/`local_end_at` in (default: the doctor's
+                 *     for one doctor, UTC for a specialty).
+                 * @example America/New_York
+                 */
+                time_zone?: components["parameters"]["SlotsTimeZone"];
+                /**
+                 * @description The slot length in minutes (default the doctor's first offered length).
+                 * @example 30
+                 */
+                length?: components["parameters"]["SlotLength"];
+                /** @description At most this many slots. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The free slots. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SpecialtySlots"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };

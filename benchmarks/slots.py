@@ -1,0 +1,176 @@
+"""Free-slot search: server CPU per request and the plans of its queries.
+
+``uv run python -m benchmarks.slots`` (10,000 appointments) or ``--large`` (1,000,000; the
+dataset takes minutes to build the first time). Like ``benchmarks.layers`` it builds the app as
+``medai serve`` does in production and calls it in-process as an ASGI application (no uvicorn,
+no sockets), so the figure is the app's own CPU per request; the PostgreSQL processes' CPU over
+the same requests is read from ``/proc`` and given beside it. Two scenarios:
+
+- ``doctor_7_days``: ``GET /doctors/{id}/slots`` over 7 days, for one of 64 doctors, each a
+  week of the data's future (ten 30-minute appointments a day on weekdays);
+- ``specialty_1_day``: ``GET /slots?specialty=…`` over one day for a specialty of 20 doctors.
+
+Doctors keep the default availability (Monday to Friday 09:00-17:00 UTC, 30 minutes, 60
+minutes' notice, 90 days ahead). The 20 doctors of the specialty are the dataset's doctors 0-19,
+given the specialty ``neurology`` here (the dataset's four specialties have 50 each). Writes
+``benchmarks/slots.md`` with the figures and EXPLAIN (ANALYZE, BUFFERS) of the statements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import secrets
+import statistics
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import uvloop
+
+from benchmarks import dataset, procstat
+from benchmarks.explain import _explain_custom
+from benchmarks.fixtures import Fixtures, _uuid
+from benchmarks.layers import WORK_DIR, _measure
+from domain import scheduling
+from domain.model import Role
+from persistence import availability as availability_sql
+from service import embedded_db
+
+SPECIALTY = "neurology"
+REPORT = Path(__file__).resolve().parent / "slots.md"
+
+
+def _at(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _targets(data: dataset.Dataset, count: int) -> dict[str, list[str]]:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    monday = today + timedelta(days=7 - today.weekday())
+    doctors = [
+        _uuid("doctor", n) for n in range(0, data.shape.doctors, max(1, data.shape.doctors // 64))
+    ]
+    week = [
+        f"/doctors/{doctor}/slots?from={_at(monday + timedelta(weeks=n % 8))}"
+        f"&to={_at(monday + timedelta(weeks=n % 8, days=7))}"
+        for n, doctor in enumerate(doctors * (count // len(doctors) + 1))
+    ][:count]
+    day = [
+        f"/slots?specialty={SPECIALTY}&from={_at(monday + timedelta(days=n % 5))}"
+        f"&to={_at(monday + timedelta(days=n % 5 + 1))}"
+        for n in range(count)
+    ]
+    # The patient list of the main benchmark, measured alongside as a yardstick: the machine is
+    # shared, and the ratio to a figure benchmarks/report.md has is steadier than either.
+    listing = ["/appointments"] * count
+    return {"doctor_7_days": week, "specialty_1_day": day, "patient_list": listing}
+
+
+def _token(data: dataset.Dataset, secret: str, folder: Path) -> str:
+    fixtures = Fixtures(data, secret, folder)
+    with psycopg.connect(data.url) as conn:
+        token = fixtures._mint(conn, [_uuid("patient", 1)], Role.PATIENT)[0]
+        conn.execute(
+            "UPDATE users SET specialty = %s WHERE id = ANY(%s)",
+            (SPECIALTY, [UUID(_uuid("doctor", n)) for n in range(20)]),
+        )
+        conn.commit()
+    return token
+
+
+def _explain(data: dataset.Dataset) -> str:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    monday = today + timedelta(days=7 - today.weekday())
+    margin = timedelta(minutes=scheduling.MAX_BUFFER + scheduling.MAX_LENGTH)
+
+    def window(days: int) -> dict[str, Any]:
+        start, end = monday - margin, monday + timedelta(days=days) + margin
+        return {"start": start, "end": end, "earliest_start": start - timedelta(hours=8)}
+
+    statements: dict[str, tuple[Any, dict[str, Any]]] = {
+        "one doctor, 7 days (GET /doctors/{id}/slots)": (
+            availability_sql._CALENDAR_OF_DOCTOR,
+            {**window(7), "id": UUID(_uuid("doctor", 0))},
+        ),
+        "a specialty of 20 doctors, 1 day (GET /slots)": (
+            availability_sql._CALENDARS_OF_SPECIALTY,
+            {**window(1), "specialty": SPECIALTY, "limit": 100},
+        ),
+    }
+    parts = []
+    with psycopg.connect(data.url, autocommit=True) as conn:
+        conn.execute("ANALYZE users")
+        for title, (sql, params) in statements.items():
+            plan = _explain_custom(conn, sql.text, sql.bind(params))
+            parts.append(f"### {title}\n\n```sql\n{sql.text}\n```\n\n```\n{plan}\n```\n")
+    return "\n".join(parts)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.slots", description=__doc__)
+    parser.add_argument("--large", action="store_true", help="1,000,000 appointments")
+    parser.add_argument("--count", type=int, default=1000, help="requests per measurement")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    from service import logs
+    from service.app import create_app
+    from service.settings import Settings
+
+    logs.configure("info")
+    postgres = embedded_db.start(WORK_DIR)
+    shape = dataset.LARGE if args.large else dataset.SMALL
+    data = dataset.prepare(postgres.libpq_url("postgres"), postgres.libpq_url(shape.name), shape)
+    secret = secrets.token_urlsafe(48)
+    token = _token(data, secret, WORK_DIR / "slots" / str(os.getpid()))
+    settings = Settings.from_env(
+        {
+            "MEDAI_ENV": "production",
+            "MEDAI_JWT_SECRET": secret,
+            "DATABASE_URL": data.url,
+            "MEDAI_ML_URL": "http://127.0.0.1:9",
+        }
+    )
+    postmaster = postgres.pid()
+    assert postmaster is not None
+    lines = [
+        "# Free-slot search: CPU per request and query plans\n",
+        f"Dataset `{shape.name}`: {shape.appointments:,} appointments, {shape.doctors} doctors. "
+        f"Generated by `uv run python -m benchmarks.slots{' --large' if args.large else ''}` "
+        f"on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (shared 2-core machine; medians of "
+        f"{args.rounds} x {args.count} requests, in-process ASGI calls).\n",
+        "| scenario | app CPU ms/request | PostgreSQL CPU ms/request (see note) | target |",
+        "|---|---|---|---|",
+    ]
+    targets = {"doctor_7_days": "≤ 2", "specialty_1_day": "≤ 5", "patient_list": "yardstick"}
+    for name, paths in _targets(data, args.count).items():
+        requests = [(token, path) for path in paths]
+        app_cpu, db_cpu = [], []
+        for _ in range(args.rounds):
+            gc.collect()
+            before = procstat.tree_cpu(postmaster)
+            app_cpu.append(
+                uvloop.run(_measure(lambda: create_app(settings, data.url), requests, args.count))
+            )
+            after = procstat.tree_cpu(postmaster)
+            # Includes the warm-up (50 requests) and the app's start-up reads.
+            db_cpu.append(procstat.tree_cpu_delta(before, after) / (args.count + 50) * 1000)
+        lines.append(
+            f"| {name} | {statistics.median(app_cpu):.3f} | {statistics.median(db_cpu):.3f} "
+            f"| {targets[name]} |"
+        )
+        print(lines[-1], flush=True)
+    lines.append("\n## EXPLAIN (ANALYZE, BUFFERS), warm cache, custom plans\n")
+    lines.append(_explain(data))
+    output = REPORT if args.large else WORK_DIR / "slots-small.md"
+    output.write_text("\n".join(lines) + "\n")
+    print(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
