@@ -359,7 +359,7 @@ async def get(tx: Transactions, doctor_id: UUID) -> Availability:
 
 
 async def replace(
-    tx: Transactions, caller: Caller, doctor_id: UUID, body: Mapping[str, Any], if_match: str | None
+    tx: Transactions, caller: Caller, doctor_id: UUID, body: dict[str, Any], if_match: str | None
 ) -> Availability:
     async with tx.unit_of_work() as uow:
         return await _replace(uow, caller, doctor_id, body, if_match)

@@ -58,7 +58,9 @@ async def list_appointments_outside_availability(
 
 async def list_doctor_slots(doctor_id: str, token_info: dict[str, Any], **query: Any) -> Reply:
     """Free slots of one doctor over a window."""
-    body = await availability.doctor_slots(transactions(token_info), UUID(doctor_id), _search(query))
+    body = await availability.doctor_slots(
+        transactions(token_info), UUID(doctor_id), _search(query)
+    )
     return body, 200, JSON
 
 

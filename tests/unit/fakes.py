@@ -20,9 +20,11 @@ from typing import Any, Self
 from uuid import UUID, uuid4
 
 from domain.audit import AuditEvent, AuditTrail, RequestContext
+from domain.availability import Calendar, Doctor
 from domain.model import Role, User
 from domain.ports import EmailTaken, Row, SlotTaken
 from domain.queries import AppointmentQuery
+from domain.scheduling import Availability, Busy, WeeklyInterval
 
 HOLDS_SLOT = ("booked", "arrived", "fulfilled")
 
@@ -164,6 +166,62 @@ class Appointments:
         return dict(found[0]) if found else None
 
 
+# Doctors of the fake store work round the clock: the availability rules have their own tests
+# (tests/scheduling); these are about the booking use case around them.
+ROUND_THE_CLOCK = Availability(
+    time_zone="UTC",
+    weekly_hours=tuple(WeeklyInterval(day, 0, 24 * 60) for day in range(7)),
+    minimum_notice_minutes=0,
+    horizon_days=730,
+)
+
+
+class DoctorsAvailability:
+    """Every doctor always available; an overlap is left to the appointments store."""
+
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def doctor(self, doctor_id: UUID) -> Doctor | None:
+        found = self._state.users.get(doctor_id)
+        if found is None or found.role is not Role.DOCTOR:
+            return None
+        return Doctor(found.id, found.full_name)
+
+    async def availability(self, doctor_ids: Sequence[UUID]) -> dict[UUID, Availability]:
+        return {doctor_id: ROUND_THE_CLOCK for doctor_id in doctor_ids}
+
+    async def save(
+        self, doctor_id: UUID, availability: Availability, expected_version: int, by: UUID
+    ) -> int | None:
+        raise NotImplementedError
+
+    async def busy(
+        self,
+        doctor_ids: Sequence[UUID],
+        start: datetime,
+        end: datetime,
+        exclude: UUID | None = None,
+    ) -> dict[UUID, list[Busy]]:
+        return {}
+
+    async def calendars(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        doctor_id: UUID | None = None,
+        specialty: str | None = None,
+        limit: int = 1,
+    ) -> list[Calendar]:
+        raise NotImplementedError
+
+    async def upcoming(
+        self, doctor_id: UUID, start: datetime, end: datetime
+    ) -> list[Mapping[str, Any]]:
+        raise NotImplementedError
+
+
 class AuditLog:
     def __init__(self, state: State) -> None:
         self._state = state
@@ -184,6 +242,7 @@ class UnitOfWork:
         self.users = Users(self._state)
         self.appointments = Appointments(self._state)
         self.audit_log = AuditLog(self._state)
+        self.availability = DoctorsAvailability(self._state)
 
     def __getattr__(self, name: str) -> Any:
         raise NotImplementedError(f"the fake store has no {name}")
