@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from persistence.outbox import OutboxRepository
     from persistence.refresh_tokens import RefreshTokenRepository
     from persistence.users import UserRepository
+    from persistence.webhooks import WebhookRepository
 
 log = logging.getLogger(__name__)
 
@@ -435,6 +436,12 @@ class UnitOfWork:
         from persistence.outbox import OutboxRepository
 
         return OutboxRepository(self)
+
+    @cached_property
+    def webhooks(self) -> WebhookRepository:
+        from persistence.webhooks import WebhookRepository
+
+        return WebhookRepository(self)
 
     async def rollback(self) -> None:
         """Abandon what this unit did so far; it can go on with a fresh transaction."""

@@ -279,3 +279,44 @@ Index(
     outbox.c.available_at,
     postgresql_where=outbox.c.status == "pending",
 )
+
+# Webhook endpoints registered by admins (migration 0009). The secret signs deliveries
+# (Standard Webhooks): it must be readable to sign, so it is stored as issued.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Uuid, primary_key=True, server_default=NEW_UUID),
+    Column("url", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("event_types", ARRAY(Text), nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    # Failed attempts since the last success; past the limit the endpoint is disabled.
+    Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    Column("disabled_reason", Text, nullable=True),
+    Column("created_by", Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+# One row per delivery attempt of a webhook message (an outbox row of kind 'webhook'): the
+# delivery log admins read (status code or error, when, how long).
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("delivery_id", Uuid, nullable=False),
+    Column(
+        "endpoint_id",
+        Uuid,
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("attempt", Integer, nullable=False),
+    Column("attempted_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+)
+Index("ix_webhook_attempts_delivery_id", webhook_attempts.c.delivery_id)
+Index("ix_webhook_attempts_endpoint_id", webhook_attempts.c.endpoint_id)

@@ -12,13 +12,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from adapters.mail import FileMailer, SmtpConfig, SmtpMailer
-from domain.outbox import EMAIL, DispatchObserver, RetryPolicy, Sender, dispatch_once
-from persistence.db import DatabaseUnavailable
+from adapters.templates import JinjaRenderer
+from adapters.webhooks import HttpTransport, SystemResolver
+from domain import notifications, webhooks
+from domain.notifications import NotificationSettings
+from domain.outbox import EMAIL, Claimed, DispatchObserver, RetryPolicy, Sender, dispatch_once
+from domain.webhooks import UrlPolicy
+from persistence.db import Database, DatabaseUnavailable
 from persistence.outbox import OutboxStore
 from service.settings import Settings
 
@@ -42,13 +47,70 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-def senders(settings: Settings) -> dict[str, Sender]:
+def mailer(settings: Settings) -> Sender:
     if settings.smtp_url is not None:
         config = SmtpConfig.from_url(settings.smtp_url, timeout=settings.smtp_timeout)
-        mailer: Sender = SmtpMailer(config, settings.mail_from)
-    else:
-        mailer = FileMailer(settings.data_dir / "mail", settings.mail_from)
-    return {EMAIL: mailer}
+        return SmtpMailer(config, settings.mail_from)
+    return FileMailer(settings.data_dir / "mail", settings.mail_from)
+
+
+def url_policy(settings: Settings) -> UrlPolicy:
+    return UrlPolicy(https_only=settings.production, allow_private=settings.webhook_allow_private)
+
+
+class _Delivers:
+    """A ``Sender`` that is a domain function of the message (with its own units of work)."""
+
+    def __init__(self, deliver: Callable[[Claimed], Awaitable[None]]) -> None:
+        self._deliver = deliver
+
+    async def deliver(self, message: Claimed) -> None:
+        await self._deliver(message)
+
+
+def senders(
+    settings: Settings,
+    database: Database,
+    *,
+    transport: webhooks.Transport | None = None,
+    resolver: webhooks.Resolver | None = None,
+) -> dict[str, Sender]:
+    """Every kind of outbox message and who delivers it."""
+    renderer = JinjaRenderer()
+    notify = NotificationSettings(
+        reminder_lead=timedelta(seconds=settings.reminder_lead),
+        timezone=settings.notify_timezone,
+    )
+    delivery = webhooks.DeliverySettings(
+        policy=UrlPolicy(
+            https_only=settings.production, allow_private=settings.webhook_allow_private
+        ),
+        disable_after=settings.webhook_disable_after,
+    )
+    send = transport or HttpTransport(settings.webhook_timeout)
+    lookup = resolver or SystemResolver()
+
+    async def fan_out(message: Claimed) -> None:
+        async with database.unit_of_work() as uow:
+            await notifications.fan_out(uow, message.payload, renderer, notify, _now())
+
+    async def remind(message: Claimed) -> None:
+        async with database.unit_of_work() as uow:
+            await notifications.remind(uow, message.payload, renderer, notify, _now())
+
+    async def webhook(message: Claimed) -> None:
+        await webhooks.deliver(database.unit_of_work, send, lookup, renderer, delivery, message)
+
+    return {
+        EMAIL: mailer(settings),
+        notifications.APPOINTMENT_EVENT: _Delivers(fan_out),
+        notifications.REMINDER: _Delivers(remind),
+        notifications.WEBHOOK: _Delivers(webhook),
+    }
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 class OutboxWorker:
@@ -114,7 +176,7 @@ def for_runtime(runtime: Runtime) -> OutboxWorker:
     settings = runtime.settings
     return OutboxWorker(
         OutboxStore(runtime.database),
-        senders(settings),
+        senders(settings, runtime.database),
         retry_policy(settings),
         poll_interval=settings.outbox_poll_interval,
         batch=settings.outbox_batch,

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import logging
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.types import Scope
 
+from adapters.webhooks import SystemResolver
 from domain.auth import AuthService, LoginThrottle
 from domain.paging import Cursors
 from domain.passwords import PasswordHasher
 from domain.tokens import TokenService
+from domain.webhooks import Resolver, UrlPolicy
 from mlclient import MLClient, MLClientConfig
 from mlclient.gateway import MLObserver, Predictor
 from persistence.db import Database, Timeouts
@@ -42,6 +44,15 @@ class Runtime:
     predictor: Predictor
     # Keyed from the token secret (its own derived key): a new secret ends old cursors too.
     cursors: Cursors
+    # Checks webhook URLs when admins register them (domain/webhooks.py).
+    webhook_resolver: Resolver = field(default_factory=SystemResolver)
+
+    @property
+    def webhook_policy(self) -> UrlPolicy:
+        return UrlPolicy(
+            https_only=self.settings.production,
+            allow_private=self.settings.webhook_allow_private,
+        )
 
     @classmethod
     def build(

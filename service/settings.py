@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal, NoReturn, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapters.mail import SmtpConfig
 from mlclient.config import allowed_models, checked_base_url
@@ -101,6 +102,12 @@ class Settings:
     outbox_retry_base: float = 10.0
     outbox_retry_cap: float = 3600.0
     outbox_max_age: float = 3 * 24 * 3600.0
+    # Notifications and webhooks (docs/notifications.md).
+    notify_timezone: str = "UTC"
+    reminder_lead: float = 24 * 3600.0
+    webhook_allow_private: bool = False
+    webhook_timeout: float = 10.0
+    webhook_disable_after: int = 20
 
     @property
     def production(self) -> bool:
@@ -191,6 +198,11 @@ class Settings:
             outbox_max_age=reader.number(
                 "MEDAI_OUTBOX_MAX_AGE", 3 * 24 * 3600.0, 1.0, 30 * 24 * 3600.0
             ),
+            notify_timezone=reader.text("MEDAI_NOTIFY_TIMEZONE", "UTC"),
+            reminder_lead=reader.number("MEDAI_REMINDER_LEAD", 24 * 3600.0, 60.0, 30 * 24 * 3600.0),
+            webhook_allow_private=reader.flag("MEDAI_WEBHOOK_ALLOW_PRIVATE", False),
+            webhook_timeout=reader.number("MEDAI_WEBHOOK_TIMEOUT", 10.0, 0.5, 60.0),
+            webhook_disable_after=reader.integer("MEDAI_WEBHOOK_DISABLE_AFTER", 20, 1, 10000),
         )
         settings.check()
         return settings
@@ -219,6 +231,13 @@ class Settings:
             raise ConfigError("MEDAI_ADMIN_PASSWORD is required when MEDAI_ADMIN_EMAIL is set")
         _check_ml(self.ml_service_url, self.ml_models)
         _check_mail(self.smtp_url, self.mail_from)
+        try:
+            ZoneInfo(self.notify_timezone)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ConfigError(
+                f"MEDAI_NOTIFY_TIMEZONE must be an IANA time zone like Europe/Berlin, "
+                f"got {self.notify_timezone!r}"
+            ) from None
         self.ml_specs()
         for origin in self.cors_origins:
             if origin == "*" or not origin.startswith(("http://", "https://")):
