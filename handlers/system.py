@@ -46,4 +46,18 @@ async def check_readiness() -> tuple[api.Health, int, dict[str, str]]:
             f"The database schema is at {revision}, this build expects {rt.expected_revision}.",
             retry_after=5,
         )
-    return {"status": "ok", "checks": {"database": "ok", "schema": revision}}, 200, JSON
+    checks = {"database": "ok", "schema": revision, "outbox": await _outbox()}
+    return {"status": "ok", "checks": checks}, 200, JSON
+
+
+async def _outbox() -> str:
+    """``ok``, or how long a due message has waited when that is past the limit: no dispatcher
+    is delivering (reported, not a 503: this instance can still serve requests)."""
+    rt = runtime()
+    try:
+        overdue = await rt.outbox.overdue()
+    except DatabaseUnavailable:
+        return "unknown: the database did not answer"
+    if overdue > rt.settings.outbox_stuck_after:
+        return f"stuck: a message due for delivery has waited {overdue:.0f} s"
+    return "ok"

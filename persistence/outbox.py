@@ -79,6 +79,13 @@ _DEPTH = Sql(
         func.now().label("now"),
     ).where(_o.c.status == "pending")
 )
+_OVERDUE = Sql(
+    select(
+        func.coalesce(func.extract("epoch", func.now() - func.min(_o.c.available_at)), 0).label(
+            "seconds"
+        )
+    ).where(_o.c.status == "pending", _o.c.available_at <= func.now())
+)
 _PURGE = Sql(
     _o.delete().where(
         _o.c.status == "delivered",
@@ -164,6 +171,13 @@ class OutboxStore:
         oldest = row["oldest"]
         age = (row["now"] - oldest).total_seconds() if oldest is not None else 0.0
         return int(row["depth"]), max(age, 0.0)
+
+    async def overdue(self) -> float:
+        """How long the longest-waiting due message has been due, in seconds (0 when none):
+        about the poll interval while a dispatcher runs, growing when none does."""
+        async with self._database.single_read() as uow:
+            row = await uow.fetch_one(_OVERDUE)
+        return float(row["seconds"]) if row is not None else 0.0
 
     async def purge_delivered(self, days: int) -> int:
         """Forget delivered messages older than ``days`` (the table would only grow)."""

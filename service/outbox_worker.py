@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from adapters.mail import FileMailer, SmtpConfig, SmtpMailer
 from adapters.templates import JinjaRenderer
@@ -25,6 +25,7 @@ from domain.outbox import EMAIL, Claimed, DispatchObserver, RetryPolicy, Sender,
 from domain.webhooks import UrlPolicy
 from persistence.db import Database, DatabaseUnavailable
 from persistence.outbox import OutboxStore
+from service import metrics
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,6 +36,11 @@ log = logging.getLogger(__name__)
 # Delivered messages are kept this long (what was sent, when), then deleted.
 KEEP_DELIVERED_DAYS = 7
 PURGE_EVERY_SECONDS = 3600.0
+SAMPLE_EVERY_SECONDS = 5.0
+
+
+class DepthObserver(DispatchObserver, Protocol):
+    def depth(self, pending: int, oldest_age: float, overdue: float) -> None: ...
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -122,7 +128,7 @@ class OutboxWorker:
         *,
         poll_interval: float = 1.0,
         batch: int = 20,
-        observer: DispatchObserver | None = None,
+        observer: DepthObserver | None = None,
     ) -> None:
         self.store = store
         self.senders = senders
@@ -149,7 +155,7 @@ class OutboxWorker:
         self._task = None
 
     async def _run(self) -> None:
-        next_purge = time.monotonic()
+        next_purge = next_sample = time.monotonic()
         while True:
             busy = False
             try:
@@ -157,6 +163,10 @@ class OutboxWorker:
                     self.store, self.senders, self.policy, batch=self.batch, observer=self.observer
                 )
                 busy = result.claimed == self.batch
+                if self.observer is not None and time.monotonic() >= next_sample:
+                    pending, oldest = await self.store.depth()
+                    self.observer.depth(pending, oldest, await self.store.overdue())
+                    next_sample = time.monotonic() + SAMPLE_EVERY_SECONDS
                 if time.monotonic() >= next_purge:
                     await self.store.purge_delivered(KEEP_DELIVERED_DAYS)
                     next_purge = time.monotonic() + PURGE_EVERY_SECONDS
@@ -180,4 +190,5 @@ def for_runtime(runtime: Runtime) -> OutboxWorker:
         retry_policy(settings),
         poll_interval=settings.outbox_poll_interval,
         batch=settings.outbox_batch,
+        observer=metrics.OutboxMetrics(),
     )

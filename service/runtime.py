@@ -19,6 +19,7 @@ from domain.webhooks import Resolver, UrlPolicy
 from mlclient import MLClient, MLClientConfig
 from mlclient.gateway import MLObserver, Predictor
 from persistence.db import Database, Timeouts
+from persistence.outbox import OutboxStore
 from service import migrate
 from service.settings import Settings
 from service.verified_tokens import VerifiedTokens
@@ -46,6 +47,10 @@ class Runtime:
     cursors: Cursors
     # Checks webhook URLs when admins register them (domain/webhooks.py).
     webhook_resolver: Resolver = field(default_factory=SystemResolver)
+
+    @property
+    def outbox(self) -> OutboxStore:
+        return OutboxStore(self.database)
 
     @property
     def webhook_policy(self) -> UrlPolicy:

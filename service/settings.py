@@ -102,6 +102,7 @@ class Settings:
     outbox_retry_base: float = 10.0
     outbox_retry_cap: float = 3600.0
     outbox_max_age: float = 3 * 24 * 3600.0
+    outbox_stuck_after: float = 300.0
     # Notifications and webhooks (docs/notifications.md).
     notify_timezone: str = "UTC"
     reminder_lead: float = 24 * 3600.0
@@ -198,6 +199,7 @@ class Settings:
             outbox_max_age=reader.number(
                 "MEDAI_OUTBOX_MAX_AGE", 3 * 24 * 3600.0, 1.0, 30 * 24 * 3600.0
             ),
+            outbox_stuck_after=reader.number("MEDAI_OUTBOX_STUCK_AFTER", 300.0, 1.0, 86400.0),
             notify_timezone=reader.text("MEDAI_NOTIFY_TIMEZONE", "UTC"),
             reminder_lead=reader.number("MEDAI_REMINDER_LEAD", 24 * 3600.0, 60.0, 30 * 24 * 3600.0),
             webhook_allow_private=reader.flag("MEDAI_WEBHOOK_ALLOW_PRIVATE", False),
