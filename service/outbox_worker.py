@@ -48,8 +48,9 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         base=timedelta(seconds=settings.outbox_retry_base),
         cap=timedelta(seconds=settings.outbox_retry_cap),
         max_age=timedelta(seconds=settings.outbox_max_age),
-        # Longer than the slowest attempt can take, so a live dispatcher never loses its claim.
-        lease=timedelta(seconds=max(120.0, 4 * settings.smtp_timeout)),
+        # Longer than the slowest attempt can take (checked in the settings), so a live
+        # dispatcher never loses its claim.
+        lease=timedelta(seconds=settings.outbox_lease),
     )
 
 

@@ -103,6 +103,7 @@ class Settings:
     outbox_retry_cap: float = 3600.0
     outbox_max_age: float = 3 * 24 * 3600.0
     outbox_stuck_after: float = 300.0
+    outbox_lease: float = 120.0
     # Notifications and webhooks (docs/notifications.md).
     notify_timezone: str = "UTC"
     reminder_lead: float = 24 * 3600.0
@@ -199,6 +200,7 @@ class Settings:
             outbox_max_age=reader.number(
                 "MEDAI_OUTBOX_MAX_AGE", 3 * 24 * 3600.0, 1.0, 30 * 24 * 3600.0
             ),
+            outbox_lease=reader.number("MEDAI_OUTBOX_LEASE", 120.0, 1.0, 3600.0),
             outbox_stuck_after=reader.number("MEDAI_OUTBOX_STUCK_AFTER", 300.0, 1.0, 86400.0),
             notify_timezone=reader.text("MEDAI_NOTIFY_TIMEZONE", "UTC"),
             reminder_lead=reader.number("MEDAI_REMINDER_LEAD", 24 * 3600.0, 60.0, 30 * 24 * 3600.0),
@@ -233,6 +235,11 @@ class Settings:
             raise ConfigError("MEDAI_ADMIN_PASSWORD is required when MEDAI_ADMIN_EMAIL is set")
         _check_ml(self.ml_service_url, self.ml_models)
         _check_mail(self.smtp_url, self.mail_from)
+        if self.outbox_lease <= max(self.smtp_timeout, self.webhook_timeout):
+            # A delivery still running when its lease ends would be sent twice on purpose.
+            raise ConfigError(
+                "MEDAI_OUTBOX_LEASE must exceed MEDAI_SMTP_TIMEOUT and MEDAI_WEBHOOK_TIMEOUT"
+            )
         try:
             ZoneInfo(self.notify_timezone)
         except (ValueError, ZoneInfoNotFoundError):

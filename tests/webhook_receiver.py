@@ -7,6 +7,7 @@ It keeps every request (headers and raw body) and answers with ``status`` (204 b
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,6 +31,8 @@ class WebhookReceiver:
     def __init__(self) -> None:
         self.port = free_port()
         self.status = 204
+        # Seconds each request takes to answer (deliveries in flight for a kill -9 to catch).
+        self.delay = 0.0
         self.received: list[Received] = []
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -46,6 +49,8 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 with receiver.lock:
                     receiver.received.append(
                         Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
