@@ -278,6 +278,7 @@ async def deliveries(uow: WebhookAdminUnitOfWork, endpoint_id: UUID, limit: int)
                 "id": str(row["id"]),
                 "event_id": event["id"],
                 "event_type": event["type"],
+                "event": event,
                 "status": row["status"],
                 "attempts": attempts.get(row["id"], []),
                 "next_attempt_at": utc_iso(row["available_at"])

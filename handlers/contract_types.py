@@ -882,6 +882,7 @@ class WebhookDelivery(TypedDict):
     The `webhook-id` header and the body's `id`.
     """
     event_type: WebhookEventType
+    event: AppointmentEvent
     status: Literal["pending", "delivered", "dead"]
     attempts: list[WebhookDeliveryAttempt]
     next_attempt_at: str | None
@@ -921,6 +922,9 @@ class WebhookEndpoint(TypedDict):
 
 class WebhookEndpointCreate(TypedDict):
     url: str
+    """
+    Where deliveries are sent; see the operation for what is refused.
+    """
     event_types: list[WebhookEventType]
     description: NotRequired[str | None]
 
