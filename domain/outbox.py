@@ -171,17 +171,24 @@ async def dispatch_once(
     policy: RetryPolicy,
     *,
     batch: int = 20,
+    concurrency: int = 5,
     observer: DispatchObserver | None = None,
 ) -> DispatchResult:
-    """Claim a batch of due messages and try each once, concurrently; record every outcome."""
+    """Claim a batch of due messages and try each once, ``concurrency`` at a time (each
+    attempt may hold a database connection the requests of this process also need); record
+    every outcome."""
     claimed = await store.claim(batch, policy.lease)
     result = DispatchResult()
     if not claimed:
         return result
     now = await store.now()
-    outcomes = await asyncio.gather(
-        *(_deliver(store, senders, policy, message, now) for message in claimed)
-    )
+    slots = asyncio.Semaphore(concurrency)
+
+    async def attempt(message: Claimed) -> str:
+        async with slots:
+            return await _deliver(store, senders, policy, message, now)
+
+    outcomes = await asyncio.gather(*(attempt(message) for message in claimed))
     for message, outcome in zip(claimed, outcomes, strict=True):
         setattr(result, outcome, getattr(result, outcome) + 1)
         if observer is not None:

@@ -129,6 +129,7 @@ class OutboxWorker:
         *,
         poll_interval: float = 1.0,
         batch: int = 20,
+        concurrency: int = 5,
         observer: DepthObserver | None = None,
     ) -> None:
         self.store = store
@@ -136,6 +137,7 @@ class OutboxWorker:
         self.policy = policy
         self.poll_interval = poll_interval
         self.batch = batch
+        self.concurrency = concurrency
         self.observer = observer
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -161,7 +163,12 @@ class OutboxWorker:
             busy = False
             try:
                 result = await dispatch_once(
-                    self.store, self.senders, self.policy, batch=self.batch, observer=self.observer
+                    self.store,
+                    self.senders,
+                    self.policy,
+                    batch=self.batch,
+                    concurrency=self.concurrency,
+                    observer=self.observer,
                 )
                 busy = result.claimed == self.batch
                 if self.observer is not None and time.monotonic() >= next_sample:
@@ -191,5 +198,7 @@ def for_runtime(runtime: Runtime) -> OutboxWorker:
         retry_policy(settings),
         poll_interval=settings.outbox_poll_interval,
         batch=settings.outbox_batch,
+        # Half the pool at most: requests keep connections while the outbox is busy.
+        concurrency=max(1, settings.db_pool_size // 2),
         observer=metrics.OutboxMetrics(),
     )

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from adapters.mail import FileMailer, SmtpConfig, SmtpMailer
-from domain.outbox import EMAIL, Email, RetryPolicy, Sender, dispatch_once
+from domain.outbox import EMAIL, Claimed, Email, RetryPolicy, Sender, dispatch_once
 from persistence.db import Database
 from persistence.outbox import OutboxStore
 from service.outbox_worker import OutboxWorker
@@ -302,3 +302,23 @@ def test_smtp_urls_are_read_and_a_bad_one_is_refused_without_echoing_it() -> Non
     assert "hunter2secret" not in str(refused.value)
     with pytest.raises(ConfigError, match="MEDAI_MAIL_FROM"):
         Settings.from_env({"MEDAI_MAIL_FROM": "nobody"})
+
+
+async def test_a_dispatcher_delivers_no_more_at_once_than_its_concurrency(
+    database: Database,
+) -> None:
+    await enqueue(database, *(an_email(n) for n in range(10)))
+    running = peak = 0
+
+    class Slow:
+        async def deliver(self, message: Claimed) -> None:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.05)
+            running -= 1
+
+    result = await dispatch_once(OutboxStore(database), {EMAIL: Slow()}, FAST, concurrency=3)
+
+    assert result.delivered == 10
+    assert peak == 3
