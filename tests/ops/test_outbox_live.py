@@ -30,7 +30,8 @@ from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
-DATABASE = "medai_outbox_live"
+# One per test process: several runs may share the embedded server.
+DATABASE = f"medai_outbox_live_{os.getpid()}"
 BOOKINGS = int(os.environ.get("MEDAI_TEST_OUTBOX_BOOKINGS", "300"))
 LEASE_SECONDS = 8
 DRAIN_DEADLINE = 600.0
