@@ -39,13 +39,16 @@ BASE = (datetime.now(UTC) + timedelta(days=5)).replace(minute=0, second=0, micro
 
 
 @pytest.fixture
-def shared_url(postgres: embedded_db.EmbeddedPostgres) -> str:
-    with psycopg.connect(postgres.libpq_url("postgres"), autocommit=True) as conn:
+def shared_url(postgres: embedded_db.EmbeddedPostgres) -> Iterator[str]:
+    admin = postgres.libpq_url("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{DATABASE}"')
     url = postgres.libpq_url(DATABASE)
     migrate.upgrade(url)
-    return url
+    yield url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
 
 
 @pytest.fixture
