@@ -21,6 +21,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 COPY openapi/ openapi/
 COPY migrations/ migrations/
 COPY service/ service/
+COPY adapters/ adapters/
 COPY domain/ domain/
 COPY handlers/ handlers/
 COPY persistence/ persistence/

@@ -12,7 +12,7 @@ from uuid import UUID
 import orjson
 
 from domain import appointment_rules as rules
-from domain import availability, paging
+from domain import availability, notifications, paging
 from domain.appointment_rules import Parties, Status
 from domain.audit import AuditEvent
 from domain.errors import (
@@ -192,6 +192,7 @@ async def _book_once(
             response=orjson.dumps(body, option=JSON_OPTIONS).decode(),
             resource_id=appointment_id,
         )
+    await notifications.announce(uow.outbox, notifications.BOOKED, row, _now())
     await uow.commit()
     return Created(body=body, replayed=False)
 
@@ -380,8 +381,22 @@ async def _update_once(
         party_id = current["doctor_id"] if taken.party == "doctor" else current["patient_id"]
         booking = Booking(None, None, values["start_at"], values["end_at"], None)
         raise await _slot_conflict(uow, taken.party, party_id, booking) from None
+    change = _announced_change(current, row)
+    if change is not None:
+        await notifications.announce(uow.outbox, change, row, now, previous=current)
     await uow.commit()
     return to_json(row)
+
+
+def _announced_change(before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
+    """The event a change makes (domain/notifications.py), if any."""
+    if after["status"] == Status.CANCELLED and before["status"] != Status.CANCELLED:
+        return notifications.CANCELLED
+    if after["status"] == Status.BOOKED and (
+        after["start_at"] != before["start_at"] or after["end_at"] != before["end_at"]
+    ):
+        return notifications.RESCHEDULED
+    return None
 
 
 def _matches(if_match: str, version: int) -> bool:
@@ -400,6 +415,11 @@ async def delete(tx: Transactions, caller: Caller, appointment_id: UUID) -> None
             uow.audit.concerns(current["patient_id"])
         if current is None:
             raise NotFound(rules.NOT_FOUND)
-        rules.check_delete(caller, _parties(current), _now())
+        now = _now()
+        rules.check_delete(caller, _parties(current), now)
         await uow.appointments.soft_delete(appointment_id)
+        if current["status"] == Status.BOOKED and current["start_at"] > now:
+            # Deleting a booking still ahead frees its slot: for the parties, a cancellation.
+            cancelled = {**current, "status": Status.CANCELLED.value}
+            await notifications.announce(uow.outbox, notifications.CANCELLED, cancelled, now)
         await uow.commit()

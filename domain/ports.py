@@ -25,7 +25,9 @@ from domain.availability import AvailabilityStore
 from domain.errors import Contention as Contention
 from domain.errors import DatabaseUnavailable as DatabaseUnavailable
 from domain.model import Role, User
+from domain.outbox import Outbox
 from domain.queries import AppointmentQuery, AuditQuery, RecordQuery
+from domain.webhooks import WebhookEndpoints
 
 Row = Mapping[str, Any]
 
@@ -247,6 +249,10 @@ class UnitOfWork(Protocol):
     def inference_records(self) -> InferenceRecordRepository: ...
     @property
     def availability(self) -> AvailabilityStore: ...
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def webhooks(self) -> WebhookEndpoints: ...
 
     async def commit(self) -> None: ...
     async def rollback(self) -> None:

@@ -21,6 +21,7 @@ from domain.inference import Predictor
 from domain.model import Caller
 from domain.paging import Cursors
 from domain.ports import Transactions
+from domain.webhooks import Resolver, UrlPolicy
 
 JSON = {"Content-Type": "application/json"}
 
@@ -49,6 +50,13 @@ class Services(Protocol):
 
     @property
     def inference_rate_per_minute(self) -> int: ...
+    @property
+    def webhook_policy(self) -> UrlPolicy:
+        """Which webhook URLs may be registered (https only in production, private ranges)."""
+        ...
+
+    @property
+    def webhook_resolver(self) -> Resolver: ...
     @property
     def trusted_origins(self) -> tuple[str, ...]:
         """Origins whose pages may use the refresh-token cookie besides this server's own."""

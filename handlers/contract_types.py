@@ -59,6 +59,39 @@ class AppointmentCreate(TypedDict):
     """
 
 
+class AppointmentEvent(TypedDict):
+    """
+    The JSON body of a webhook delivery (`POST` to the endpoint), signed per Standard
+    Webhooks: headers `webhook-id` (= `id`, the same on every retry: drop repeats by it),
+    `webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,` and the base64
+    HMAC-SHA256, keyed by the secret's base64-decoded bytes after `whsec_`, of
+    `{webhook-id}.{webhook-timestamp}.{body}`). Never carries the reason or notes of an
+    appointment. Answer 2xx within 10 seconds; anything else is retried.
+
+    """
+
+    id: str
+    type: WebhookEventType
+    created_at: str
+    data: AppointmentEventData
+
+
+class AppointmentEventData(TypedDict):
+    """
+    The appointment after the change (`previous_*` on a reschedule).
+    """
+
+    appointment_id: str
+    patient_id: str
+    doctor_id: str
+    start_at: str
+    end_at: str
+    status: AppointmentStatus
+    version: int
+    previous_start_at: NotRequired[str]
+    previous_end_at: NotRequired[str]
+
+
 AppointmentMinute: TypeAlias = int
 
 
@@ -1059,6 +1092,101 @@ class UserUpdate(TypedDict):
 
 
 Version: TypeAlias = str
+
+
+class WebhookDelivery(TypedDict):
+    id: str
+    event_id: str
+    """
+    The `webhook-id` header and the body's `id`.
+    """
+    event_type: WebhookEventType
+    event: AppointmentEvent
+    status: Literal["pending", "delivered", "dead"]
+    attempts: list[WebhookDeliveryAttempt]
+    next_attempt_at: str | None
+    created_at: str
+    delivered_at: str | None
+
+
+class WebhookDeliveryAttempt(TypedDict):
+    attempt: int
+    at: str
+    status_code: int | None
+    """
+    The receiver's HTTP status; null when no answer came.
+    """
+    error: str | None
+    duration_ms: int
+
+
+class WebhookDeliveryList(TypedDict):
+    items: list[WebhookDelivery]
+
+
+class WebhookEndpoint(TypedDict):
+    id: str
+    url: str
+    description: str | None
+    event_types: list[WebhookEventType]
+    enabled: bool
+    """
+    False once too many deliveries failed in a row (or an admin said so).
+    """
+    consecutive_failures: int
+    disabled_reason: str | None
+    created_at: str
+    updated_at: str
+
+
+class WebhookEndpointCreate(TypedDict):
+    url: str
+    """
+    Where deliveries are sent; see the operation for what is refused.
+    """
+    event_types: list[WebhookEventType]
+    description: NotRequired[str | None]
+
+
+class WebhookEndpointCreated(TypedDict):
+    """
+    A new endpoint, with its signing secret (shown in this reply only).
+    """
+
+    id: str
+    url: str
+    description: str | None
+    event_types: list[WebhookEventType]
+    enabled: bool
+    consecutive_failures: int
+    disabled_reason: str | None
+    created_at: str
+    updated_at: str
+    secret: str
+    """
+    The signing secret (`whsec_` and base64). Verify each delivery's
+    `webhook-signature` with it.
+
+    """
+
+
+class WebhookEndpointList(TypedDict):
+    items: list[WebhookEndpoint]
+
+
+class WebhookEndpointUpdate(TypedDict):
+    url: NotRequired[str]
+    event_types: NotRequired[list[WebhookEventType]]
+    description: NotRequired[str | None]
+    enabled: NotRequired[bool]
+
+
+WebhookEventType: TypeAlias = Literal[
+    "appointment.booked", "appointment.rescheduled", "appointment.cancelled"
+]
+"""
+What happened to an appointment.
+"""
 
 
 class WeeklyInterval(TypedDict):

@@ -30,8 +30,11 @@ from persistence.executor import Executor, raise_if_outage
 from persistence.idempotency import IdempotencyRepository
 from persistence.inference_records import InferenceRecordRepository
 from persistence.login_throttle import LoginThrottleRepository
+from persistence.outbox import OutboxRepository
 from persistence.refresh_tokens import RefreshTokenRepository
+from persistence.sql import Sql
 from persistence.users import UserRepository
+from persistence.webhooks import WebhookRepository
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +250,16 @@ class UnitOfWork:
     def connection(self) -> AsyncConnection[DictRow]:
         return self._executor.connection
 
+    # For stores that run their own short units over the pool (persistence.outbox.OutboxStore).
+    async def fetch_one(self, sql: Sql, params: Mapping[str, Any] | None = None) -> DictRow | None:
+        return await self._executor.fetch_one(sql, params)
+
+    async def fetch_all(self, sql: Sql, params: Mapping[str, Any] | None = None) -> list[DictRow]:
+        return await self._executor.fetch_all(sql, params)
+
+    async def execute(self, sql: Sql, params: Mapping[str, Any] | None = None) -> int:
+        return await self._executor.execute(sql, params)
+
     async def fetch_value_text(self, text: str, params: Mapping[str, Any] | None = None) -> Any:
         """One value of a statement written as text (operations, tests)."""
         return await self._executor.fetch_value_text(text, params)
@@ -310,6 +323,14 @@ class UnitOfWork:
     @cached_property
     def inference_records(self) -> InferenceRecordRepository:
         return InferenceRecordRepository(self._executor)
+
+    @cached_property
+    def outbox(self) -> OutboxRepository:
+        return OutboxRepository(self._executor)
+
+    @cached_property
+    def webhooks(self) -> WebhookRepository:
+        return WebhookRepository(self._executor)
 
     async def rollback(self) -> None:
         """Abandon what this unit did so far; it can go on with a fresh transaction."""

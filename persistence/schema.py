@@ -270,3 +270,75 @@ Index(
     users.c.full_name,
     postgresql_where=text("role = 'doctor'"),
 )
+OUTBOX_STATUSES = ("pending", "delivered", "dead")
+
+# The transactional outbox (migration 0009): a message written in the same transaction as the
+# change it announces, delivered after commit by the dispatcher (domain/outbox.py). A pending
+# row is claimed by pushing ``available_at`` past the delivery's lease, so a dispatcher that
+# dies mid-delivery leaves it to another one once the lease ends.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Uuid, primary_key=True, server_default=NEW_UUID),
+    Column("kind", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    # Enqueueing twice with the same key keeps the first message (e.g. one reminder per slot).
+    Column("dedup_key", Text, nullable=True, unique=True),
+    Column("status", Text, nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("available_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    CheckConstraint(
+        "status IN ('pending', 'delivered', 'dead')",
+        name="status",
+    ),
+)
+# What the dispatcher polls: only pending rows, by when they may next be tried.
+Index(
+    "ix_outbox_pending_available_at",
+    outbox.c.available_at,
+    postgresql_where=outbox.c.status == "pending",
+)
+
+# Webhook endpoints registered by admins (migration 0009). The secret signs deliveries
+# (Standard Webhooks): it must be readable to sign, so it is stored as issued.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Uuid, primary_key=True, server_default=NEW_UUID),
+    Column("url", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("event_types", ARRAY(Text), nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    # Failed attempts since the last success; past the limit the endpoint is disabled.
+    Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    Column("disabled_reason", Text, nullable=True),
+    Column("created_by", Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+# One row per delivery attempt of a webhook message (an outbox row of kind 'webhook'): the
+# delivery log admins read (status code or error, when, how long).
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("delivery_id", Uuid, nullable=False),
+    Column(
+        "endpoint_id",
+        Uuid,
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("attempt", Integer, nullable=False),
+    Column("attempted_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+)
+Index("ix_webhook_attempts_delivery_id", webhook_attempts.c.delivery_id)
+Index("ix_webhook_attempts_endpoint_id", webhook_attempts.c.endpoint_id)

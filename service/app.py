@@ -23,6 +23,7 @@ from service import (
     heap,
     logs,
     metrics,
+    outbox_worker,
     problems,
     reference,
     security,
@@ -100,12 +101,17 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         await runtime.start()
+        worker = outbox_worker.for_runtime(runtime) if settings.outbox_dispatch else None
+        if worker is not None:
+            worker.start()
         # Connexion builds its middleware (the spec, the validators) before the lifespan runs.
         heap.settle()
         try:
             async with metrics.pool_sampling(runtime.database.pool):
                 yield
         finally:
+            if worker is not None:
+                await worker.stop()
             await runtime.stop()
 
     app = _connexion_app(specification_dir=SPEC_DIR, jsonifier=OrjsonJsonifier(), lifespan=lifespan)

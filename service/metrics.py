@@ -95,6 +95,44 @@ ML_BREAKER_OPENED = Counter("medai_ml_breaker_opened", "Times the ML circuit bre
 _BREAKER_LEVELS = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
+# The outbox (service/outbox_worker.py). Depth and age are the database's, the same seen from
+# every worker: the highest of the live ones is reported.
+OUTBOX_PENDING = Gauge(
+    "medai_outbox_pending",
+    "Messages in the outbox not yet delivered nor given up (waiting, or between retries).",
+    multiprocess_mode="livemax",
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "medai_outbox_oldest_pending_age_seconds",
+    "Age of the oldest message not yet delivered (0 when none).",
+    multiprocess_mode="livemax",
+)
+OUTBOX_OVERDUE = Gauge(
+    "medai_outbox_overdue_seconds",
+    "How long the longest-waiting due message has been due: near the poll interval while "
+    "dispatchers run.",
+    multiprocess_mode="livemax",
+)
+OUTBOX_DELIVERIES = Counter(
+    "medai_outbox_deliveries",
+    "Delivery attempts by kind (email, webhook, appointment_event, appointment_reminder) and "
+    "outcome: delivered, retried (failed, tried again later), dead (given up).",
+    ("kind", "outcome"),
+)
+
+
+class OutboxMetrics:
+    """The dispatcher's ``DispatchObserver``, and the sampled depth and age."""
+
+    def outcome(self, kind: str, outcome: str) -> None:
+        OUTBOX_DELIVERIES.labels(kind, outcome).inc()
+
+    def depth(self, pending: int, oldest_age: float, overdue: float) -> None:
+        OUTBOX_PENDING.set(pending)
+        OUTBOX_OLDEST_AGE.set(oldest_age)
+        OUTBOX_OVERDUE.set(overdue)
+
+
 class MLMetrics:
     """Copies a process's ML calls and breaker changes into the metrics above."""
 

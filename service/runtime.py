@@ -4,21 +4,24 @@ started in the lifespan, reachable from requests through the ASGI scope."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.ml import MLPredictor
 from adapters.passwords import PasswordHasher
 from adapters.tokens import TokenService
+from adapters.webhooks import SystemResolver
 from domain.audit import RequestContext
 from domain.auth import AuthService, LoginThrottle
 from domain.errors import DatabaseUnavailable, ServiceUnavailable, database_unreachable
 from domain.paging import Cursors
+from domain.webhooks import Resolver, UrlPolicy
 from handlers.context import REQUEST_SCOPE as REQUEST_SCOPE
 from handlers.context import SERVICES_KEY, Services
 from mlclient import MLClient, MLClientConfig
 from mlclient.gateway import MLObserver, Predictor
 from persistence.db import Database, RequestTransactions, Timeouts
+from persistence.outbox import OutboxStore
 from service import migrate
 from service.settings import Settings
 from service.verified_tokens import VerifiedTokens
@@ -44,6 +47,19 @@ class Runtime:
     predictor: MLPredictor
     # Keyed from the token secret (its own derived key): a new secret ends old cursors too.
     cursors: Cursors
+    # Checks webhook URLs when admins register them (domain/webhooks.py).
+    webhook_resolver: Resolver = field(default_factory=SystemResolver)
+
+    @property
+    def outbox(self) -> OutboxStore:
+        return OutboxStore(self.database)
+
+    @property
+    def webhook_policy(self) -> UrlPolicy:
+        return UrlPolicy(
+            https_only=self.settings.production,
+            allow_private=self.settings.webhook_allow_private,
+        )
 
     @classmethod
     def build(
@@ -121,7 +137,18 @@ class Runtime:
                 f"this build expects {self.expected_revision}.",
                 retry_after=5,
             )
-        return {"database": "ok", "schema": revision}
+        return {"database": "ok", "schema": revision, "outbox": await self._outbox_check()}
+
+    async def _outbox_check(self) -> str:
+        """``ok``, or how long a due message has waited when that is past the limit: no
+        dispatcher is delivering (reported, not a 503: this instance can still serve)."""
+        try:
+            overdue = await self.outbox.overdue()
+        except DatabaseUnavailable:
+            return "unknown: the database did not answer"
+        if overdue > self.settings.outbox_stuck_after:
+            return f"stuck: a message due for delivery has waited {overdue:.0f} s"
+        return "ok"
 
     async def ml_health(self, request_id: str | None) -> dict[str, Any]:
         return await self.predictor.health(request_id)

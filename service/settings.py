@@ -12,9 +12,12 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal, NoReturn, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from adapters.mail import SmtpConfig
 from mlclient.config import allowed_models, checked_base_url
 from mlclient.models import ModelSpec, load_models
 
@@ -91,6 +94,24 @@ class Settings:
     migrate_at_start: bool = True
     database_pooler: Literal["none", "transaction"] = "none"
     max_in_flight: int = 0
+    # Outbox and mail (docs/outbox.md).
+    smtp_url: str | None = field(default=None, repr=False)
+    mail_from: str = "MedAI <no-reply@medai.invalid>"
+    smtp_timeout: float = 30.0
+    outbox_dispatch: bool = True
+    outbox_poll_interval: float = 1.0
+    outbox_batch: int = 20
+    outbox_retry_base: float = 10.0
+    outbox_retry_cap: float = 3600.0
+    outbox_max_age: float = 3 * 24 * 3600.0
+    outbox_stuck_after: float = 300.0
+    outbox_lease: float = 120.0
+    # Notifications and webhooks (docs/notifications.md).
+    notify_timezone: str = "UTC"
+    reminder_lead: float = 24 * 3600.0
+    webhook_allow_private: bool = False
+    webhook_timeout: float = 10.0
+    webhook_disable_after: int = 20
 
     @property
     def production(self) -> bool:
@@ -160,7 +181,7 @@ class Settings:
             inference_rate_per_minute=reader.integer(
                 "MEDAI_INFERENCE_RATE_PER_MINUTE", d.inference_rate_per_minute, 1, 100000
             ),
-            rate_limit=reader.integer("MEDAI_RATE_LIMIT", 0, 0, 1_000_000),
+            rate_limit=reader.integer("MEDAI_RATE_LIMIT", d.rate_limit, 0, 1_000_000),
             initial_admin_email=reader.optional("MEDAI_ADMIN_EMAIL"),
             initial_admin_password=reader.optional("MEDAI_ADMIN_PASSWORD"),
             cors_origins=reader.words("MEDAI_CORS_ORIGINS", d.cors_origins),
@@ -199,6 +220,38 @@ class Settings:
                 "MEDAI_DATABASE_POOLER", ("none", "transaction"), d.database_pooler
             ),
             max_in_flight=reader.integer("MEDAI_MAX_IN_FLIGHT", d.max_in_flight, 0, 100000),
+            smtp_url=reader.optional("MEDAI_SMTP_URL"),
+            mail_from=reader.text("MEDAI_MAIL_FROM", d.mail_from),
+            smtp_timeout=reader.number("MEDAI_SMTP_TIMEOUT", d.smtp_timeout, 1.0, 300.0),
+            outbox_dispatch=reader.flag("MEDAI_OUTBOX_DISPATCH", d.outbox_dispatch),
+            outbox_poll_interval=reader.number(
+                "MEDAI_OUTBOX_POLL_INTERVAL", d.outbox_poll_interval, 0.05, 60.0
+            ),
+            outbox_batch=reader.integer("MEDAI_OUTBOX_BATCH", d.outbox_batch, 1, 1000),
+            outbox_retry_base=reader.number(
+                "MEDAI_OUTBOX_RETRY_BASE", d.outbox_retry_base, 0.01, 3600.0
+            ),
+            outbox_retry_cap=reader.number(
+                "MEDAI_OUTBOX_RETRY_CAP", d.outbox_retry_cap, 0.01, 86400.0
+            ),
+            outbox_max_age=reader.number(
+                "MEDAI_OUTBOX_MAX_AGE", d.outbox_max_age, 1.0, 30 * 24 * 3600.0
+            ),
+            outbox_lease=reader.number("MEDAI_OUTBOX_LEASE", d.outbox_lease, 1.0, 3600.0),
+            outbox_stuck_after=reader.number(
+                "MEDAI_OUTBOX_STUCK_AFTER", d.outbox_stuck_after, 1.0, 86400.0
+            ),
+            notify_timezone=reader.text("MEDAI_NOTIFY_TIMEZONE", d.notify_timezone),
+            reminder_lead=reader.number(
+                "MEDAI_REMINDER_LEAD", d.reminder_lead, 60.0, 30 * 24 * 3600.0
+            ),
+            webhook_allow_private=reader.flag(
+                "MEDAI_WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private
+            ),
+            webhook_timeout=reader.number("MEDAI_WEBHOOK_TIMEOUT", d.webhook_timeout, 0.5, 60.0),
+            webhook_disable_after=reader.integer(
+                "MEDAI_WEBHOOK_DISABLE_AFTER", d.webhook_disable_after, 1, 10000
+            ),
         )
         settings.check()
         return settings
@@ -226,6 +279,19 @@ class Settings:
         if self.initial_admin_email and not self.initial_admin_password:
             raise ConfigError("MEDAI_ADMIN_PASSWORD is required when MEDAI_ADMIN_EMAIL is set")
         _check_ml(self.ml_service_url, self.ml_models)
+        _check_mail(self.smtp_url, self.mail_from)
+        if self.outbox_lease <= max(self.smtp_timeout, self.webhook_timeout):
+            # A delivery still running when its lease ends would be sent twice on purpose.
+            raise ConfigError(
+                "MEDAI_OUTBOX_LEASE must exceed MEDAI_SMTP_TIMEOUT and MEDAI_WEBHOOK_TIMEOUT"
+            )
+        try:
+            ZoneInfo(self.notify_timezone)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ConfigError(
+                f"MEDAI_NOTIFY_TIMEZONE must be an IANA time zone like Europe/Berlin, "
+                f"got {self.notify_timezone!r}"
+            ) from None
         self.ml_specs()
         for origin in self.cors_origins:
             if origin == "*" or not origin.startswith(("http://", "https://")):
@@ -271,6 +337,20 @@ def _check_ml(url: str | None, models: tuple[str, ...]) -> None:
         allowed_models(models)
     except ValueError as exc:
         raise ConfigError(f"MEDAI_ML_MODELS: {exc}") from None
+
+
+def _check_mail(smtp_url: str | None, mail_from: str) -> None:
+    if smtp_url is not None:
+        try:
+            SmtpConfig.from_url(smtp_url)
+        except ValueError as exc:
+            # Never the URL itself: it may carry the SMTP password.
+            raise ConfigError(f"MEDAI_SMTP_URL {exc}") from None
+    if "@" not in parseaddr(mail_from)[1]:
+        raise ConfigError(
+            f"MEDAI_MAIL_FROM must be an address like 'MedAI <no-reply@clinic.example>', "
+            f"got {mail_from!r}"
+        )
 
 
 def _check_secret(secret: str) -> None:

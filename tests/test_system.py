@@ -19,7 +19,11 @@ async def test_readiness_reports_the_database_and_its_schema_revision(
 ) -> None:
     reply = await client.get("/health/ready")
     assert reply.status_code == 200
-    assert reply.json()["checks"] == {"database": "ok", "schema": migrate.head_revision()}
+    assert reply.json()["checks"] == {
+        "database": "ok",
+        "schema": migrate.head_revision(),
+        "outbox": "ok",
+    }
 
 
 async def test_private_answers_an_admin(client: httpx.AsyncClient, make_user: MakeUser) -> None:

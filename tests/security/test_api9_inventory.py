@@ -75,7 +75,14 @@ def test_every_other_operation_requires_a_token_and_documents_the_refusals(
 def test_admin_operations_are_marked_as_such_in_the_spec() -> None:
     document = spec()
     admin_only = {path for path, _, op in operations(document) if op.get("x-roles") == ["admin"]}
-    assert admin_only == {"/private", "/audit-events"}
+    assert admin_only == {
+        "/private",
+        "/audit-events",
+        "/webhooks",
+        "/webhooks/{webhook_id}",
+        "/webhooks/{webhook_id}/deliveries",
+        "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    }
 
 
 def served_routes(app: Any) -> set[tuple[str, str]]:

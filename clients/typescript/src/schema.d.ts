@@ -533,6 +533,138 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The registered webhook endpoints
+         * @description Every endpoint, oldest first, without its secret.
+         */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Register a webhook endpoint
+         * @description The endpoint receives a signed `POST` of every event of the types it chose
+         *     (`AppointmentEvent`), after the change commits, retried with growing delays for up to
+         *     3 days until it answers 2xx. The reply is the only one that shows the endpoint's
+         *     `secret`: keep it to verify signatures (Standard Webhooks; see docs/notifications.md for
+         *     code in Python and TypeScript).
+         *
+         *     The URL is refused (422) when it is not `https` (in production), carries credentials,
+         *     or names or resolves to an address that is not publicly routable (loopback, private,
+         *     link-local such as `169.254.169.254`, reserved), unless the server is configured to
+         *     allow those. It is checked again before every delivery.
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/{webhook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a
+                 */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A webhook endpoint
+         * @description The endpoint, without its secret; `enabled`, `consecutive_failures` and
+         *     `disabled_reason` tell whether deliveries are reaching it.
+         */
+        get: operations["getWebhook"];
+        /**
+         * Change or re-enable a webhook endpoint
+         * @description Only the fields present are changed. An endpoint that failed too many deliveries in a
+         *     row is disabled (`enabled: false`, `disabled_reason` says why) and the admins are
+         *     emailed; `{"enabled": true}` enables it again, after which its missed deliveries can be
+         *     redelivered.
+         */
+        put: operations["updateWebhook"];
+        post?: never;
+        /**
+         * Remove a webhook endpoint
+         * @description Nothing more is delivered to it; its delivery log goes with it.
+         */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/{webhook_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a
+                 */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The endpoint's delivery log
+         * @description Its latest deliveries, newest first: one per event sent to it, with its status
+         *     (`pending`: waiting for its next attempt at `next_attempt_at`; `delivered`; `dead`:
+         *     given up) and every attempt (when, the HTTP status or the error, how long it took).
+         *     Delivered entries are kept 7 days.
+         */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a
+                 */
+                webhook_id: components["parameters"]["WebhookId"];
+                /**
+                 * @description The delivery's id (from the delivery log).
+                 * @example 7e6d5c4b-3a29-4181-8f7e-6d5c4b3a2918
+                 */
+                delivery_id: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a delivery again
+         * @description Queues the delivery for an attempt now, whatever its status, with the same event id
+         *     (`webhook-id`), so a receiver that already has it drops the repeat.
+         */
+        post: operations["redeliverWebhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/private": {
         parameters: {
             query?: never;
@@ -583,7 +715,9 @@ export interface paths {
         /**
          * Readiness probe
          * @description 200 when the database answers and its schema is at the revision this build expects;
-         *     503 otherwise. Does not depend on the ML service.
+         *     503 otherwise. Does not depend on the ML service. `checks.outbox` says `ok`, or
+         *     `stuck: …` when a message due for delivery has waited longer than the configured limit
+         *     (no dispatcher is running): reported, not a 503, since other instances serve as well.
          */
         get: operations["checkReadiness"];
         put?: never;
@@ -2126,6 +2260,317 @@ export interface components {
             limit: number;
         };
         /**
+         * @description What happened to an appointment.
+         * @example appointment.booked
+         * @enum {string}
+         */
+        WebhookEventType: "appointment.booked" | "appointment.rescheduled" | "appointment.cancelled";
+        /**
+         * @example {
+         *       "url": "https://reception.clinic.example/hooks/medai",
+         *       "event_types": [
+         *         "appointment.booked",
+         *         "appointment.cancelled"
+         *       ],
+         *       "description": "Reception desk screen"
+         *     }
+         */
+        WebhookEndpointCreate: {
+            /**
+             * Format: uri
+             * @description Where deliveries are sent; see the operation for what is refused.
+             * @example https://reception.clinic.example/hooks/medai
+             */
+            url: string;
+            event_types: components["schemas"]["WebhookEventType"][];
+            description?: string | null;
+        };
+        /**
+         * @example {
+         *       "enabled": true
+         *     }
+         */
+        WebhookEndpointUpdate: {
+            /** Format: uri */
+            url?: string;
+            event_types?: components["schemas"]["WebhookEventType"][];
+            description?: string | null;
+            enabled?: boolean;
+        };
+        /**
+         * @example {
+         *       "id": "3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a",
+         *       "url": "https://reception.clinic.example/hooks/medai",
+         *       "description": "Reception desk screen",
+         *       "event_types": [
+         *         "appointment.booked",
+         *         "appointment.cancelled"
+         *       ],
+         *       "enabled": true,
+         *       "consecutive_failures": 0,
+         *       "disabled_reason": null,
+         *       "created_at": "2026-12-01T09:00:00Z",
+         *       "updated_at": "2026-12-01T09:00:00Z"
+         *     }
+         */
+        WebhookEndpoint: {
+            /** Format: uuid */
+            id: string;
+            url: string;
+            description: string | null;
+            event_types: components["schemas"]["WebhookEventType"][];
+            /** @description False once too many deliveries failed in a row (or an admin said so). */
+            enabled: boolean;
+            /** Format: int32 */
+            consecutive_failures: number;
+            disabled_reason: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /**
+         * @description A new endpoint, with its signing secret (shown in this reply only).
+         * @example {
+         *       "id": "3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a",
+         *       "url": "https://reception.clinic.example/hooks/medai",
+         *       "description": "Reception desk screen",
+         *       "event_types": [
+         *         "appointment.booked",
+         *         "appointment.cancelled"
+         *       ],
+         *       "enabled": true,
+         *       "consecutive_failures": 0,
+         *       "disabled_reason": null,
+         *       "created_at": "2026-12-01T09:00:00Z",
+         *       "updated_at": "2026-12-01T09:00:00Z",
+         *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw8l5Ys0UE0Ns="
+         *     }
+         */
+        WebhookEndpointCreated: {
+            /** Format: uuid */
+            id: string;
+            url: string;
+            description: string | null;
+            event_types: components["schemas"]["WebhookEventType"][];
+            enabled: boolean;
+            /** Format: int32 */
+            consecutive_failures: number;
+            disabled_reason: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            /**
+             * @description The signing secret (`whsec_` and base64). Verify each delivery's
+             *     `webhook-signature` with it.
+             */
+            secret: string;
+        };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a",
+         *           "url": "https://reception.clinic.example/hooks/medai",
+         *           "description": "Reception desk screen",
+         *           "event_types": [
+         *             "appointment.booked"
+         *           ],
+         *           "enabled": true,
+         *           "consecutive_failures": 0,
+         *           "disabled_reason": null,
+         *           "created_at": "2026-12-01T09:00:00Z",
+         *           "updated_at": "2026-12-01T09:00:00Z"
+         *         }
+         *       ]
+         *     }
+         */
+        WebhookEndpointList: {
+            items: components["schemas"]["WebhookEndpoint"][];
+        };
+        /**
+         * @example {
+         *       "attempt": 1,
+         *       "at": "2026-12-01T09:00:01Z",
+         *       "status_code": 500,
+         *       "error": "HTTP 500",
+         *       "duration_ms": 42
+         *     }
+         */
+        WebhookDeliveryAttempt: {
+            /** Format: int32 */
+            attempt: number;
+            /** Format: date-time */
+            at: string;
+            /**
+             * Format: int32
+             * @description The receiver's HTTP status; null when no answer came.
+             */
+            status_code: number | null;
+            error: string | null;
+            /** Format: int32 */
+            duration_ms: number;
+        };
+        /**
+         * @example {
+         *       "id": "7e6d5c4b-3a29-4181-8f7e-6d5c4b3a2918",
+         *       "event_id": "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d",
+         *       "event_type": "appointment.booked",
+         *       "event": {
+         *         "id": "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d",
+         *         "type": "appointment.booked",
+         *         "created_at": "2026-12-01T08:59:59Z",
+         *         "data": {
+         *           "appointment_id": "0b6e4f1a-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
+         *           "patient_id": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+         *           "doctor_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+         *           "start_at": "2026-12-02T10:00:00Z",
+         *           "end_at": "2026-12-02T10:30:00Z",
+         *           "status": "booked",
+         *           "version": 1
+         *         }
+         *       },
+         *       "status": "pending",
+         *       "attempts": [
+         *         {
+         *           "attempt": 1,
+         *           "at": "2026-12-01T09:00:01Z",
+         *           "status_code": 500,
+         *           "error": "HTTP 500",
+         *           "duration_ms": 42
+         *         }
+         *       ],
+         *       "next_attempt_at": "2026-12-01T09:00:09Z",
+         *       "created_at": "2026-12-01T09:00:00Z",
+         *       "delivered_at": null
+         *     }
+         */
+        WebhookDelivery: {
+            /** Format: uuid */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The `webhook-id` header and the body's `id`.
+             */
+            event_id: string;
+            event_type: components["schemas"]["WebhookEventType"];
+            event: components["schemas"]["AppointmentEvent"];
+            /** @enum {string} */
+            status: "pending" | "delivered" | "dead";
+            attempts: components["schemas"]["WebhookDeliveryAttempt"][];
+            /** Format: date-time */
+            next_attempt_at: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            delivered_at: string | null;
+        };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "7e6d5c4b-3a29-4181-8f7e-6d5c4b3a2918",
+         *           "event_id": "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d",
+         *           "event_type": "appointment.booked",
+         *           "event": {
+         *             "id": "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d",
+         *             "type": "appointment.booked",
+         *             "created_at": "2026-12-01T08:59:59Z",
+         *             "data": {
+         *               "appointment_id": "0b6e4f1a-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
+         *               "patient_id": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+         *               "doctor_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+         *               "start_at": "2026-12-02T10:00:00Z",
+         *               "end_at": "2026-12-02T10:30:00Z",
+         *               "status": "booked",
+         *               "version": 1
+         *             }
+         *           },
+         *           "status": "delivered",
+         *           "attempts": [
+         *             {
+         *               "attempt": 1,
+         *               "at": "2026-12-01T09:00:01Z",
+         *               "status_code": 204,
+         *               "error": null,
+         *               "duration_ms": 18
+         *             }
+         *           ],
+         *           "next_attempt_at": null,
+         *           "created_at": "2026-12-01T09:00:00Z",
+         *           "delivered_at": "2026-12-01T09:00:01Z"
+         *         }
+         *       ]
+         *     }
+         */
+        WebhookDeliveryList: {
+            items: components["schemas"]["WebhookDelivery"][];
+        };
+        /**
+         * @description The JSON body of a webhook delivery (`POST` to the endpoint), signed per Standard
+         *     Webhooks: headers `webhook-id` (= `id`, the same on every retry: drop repeats by it),
+         *     `webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,` and the base64
+         *     HMAC-SHA256, keyed by the secret's base64-decoded bytes after `whsec_`, of
+         *     `{webhook-id}.{webhook-timestamp}.{body}`). Never carries the reason or notes of an
+         *     appointment. Answer 2xx within 10 seconds; anything else is retried.
+         * @example {
+         *       "id": "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d",
+         *       "type": "appointment.rescheduled",
+         *       "created_at": "2026-12-01T08:59:59Z",
+         *       "data": {
+         *         "appointment_id": "0b6e4f1a-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
+         *         "patient_id": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+         *         "doctor_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+         *         "start_at": "2026-12-02T10:00:00Z",
+         *         "end_at": "2026-12-02T10:30:00Z",
+         *         "status": "booked",
+         *         "version": 2,
+         *         "previous_start_at": "2026-12-02T09:00:00Z",
+         *         "previous_end_at": "2026-12-02T09:30:00Z"
+         *       }
+         *     }
+         */
+        AppointmentEvent: {
+            /** Format: uuid */
+            id: string;
+            type: components["schemas"]["WebhookEventType"];
+            /** Format: date-time */
+            created_at: string;
+            data: components["schemas"]["AppointmentEventData"];
+        };
+        /**
+         * @description The appointment after the change (`previous_*` on a reschedule).
+         * @example {
+         *       "appointment_id": "0b6e4f1a-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
+         *       "patient_id": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+         *       "doctor_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+         *       "start_at": "2026-12-02T10:00:00Z",
+         *       "end_at": "2026-12-02T10:30:00Z",
+         *       "status": "booked",
+         *       "version": 1
+         *     }
+         */
+        AppointmentEventData: {
+            /** Format: uuid */
+            appointment_id: string;
+            /** Format: uuid */
+            patient_id: string;
+            /** Format: uuid */
+            doctor_id: string;
+            /** Format: date-time */
+            start_at: string;
+            /** Format: date-time */
+            end_at: string;
+            status: components["schemas"]["AppointmentStatus"];
+            /** Format: int32 */
+            version: number;
+            /** Format: date-time */
+            previous_start_at?: string;
+            /** Format: date-time */
+            previous_end_at?: string;
+        };
+        /**
          * @example {
          *       "message": "Private access granted.",
          *       "user_id": "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
@@ -2429,6 +2874,27 @@ export interface components {
                  *     }
                  */
                 "application/problem+json": components["schemas"]["SlotTakenProblem"] | components["schemas"]["TransitionNotAllowedProblem"] | components["schemas"]["ConflictProblem"];
+            };
+        };
+        /** @description The URL or the event types are not acceptable; `invalid_field` names which. */
+        WebhookUnprocessable: {
+            headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/docs/problems/unprocessable",
+                 *       "title": "Unprocessable Content",
+                 *       "status": 422,
+                 *       "detail": "The URL resolves to 169.254.169.254, a private, loopback, link-local or reserved address (refused unless MEDAI_WEBHOOK_ALLOW_PRIVATE is set).",
+                 *       "invalid_field": "url"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["UnprocessableProblem"];
             };
         };
         /**
@@ -2755,6 +3221,16 @@ export interface components {
          */
         AppointmentId: string;
         /**
+         * @description The webhook endpoint's id.
+         * @example 3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a
+         */
+        WebhookId: string;
+        /**
+         * @description The delivery's id (from the delivery log).
+         * @example 7e6d5c4b-3a29-4181-8f7e-6d5c4b3a2918
+         */
+        DeliveryId: string;
+        /**
          * @description The inference record's id.
          * @example 3d5e7f90-1a2b-4c3d-8e4f-5a6b7c8d9e0f
          */
@@ -2933,6 +3409,17 @@ export type InferenceBreaker = components['schemas']['InferenceBreaker'];
 export type InferenceModel = components['schemas']['InferenceModel'];
 export type AuditEvent = components['schemas']['AuditEvent'];
 export type AuditEventPage = components['schemas']['AuditEventPage'];
+export type WebhookEventType = components['schemas']['WebhookEventType'];
+export type WebhookEndpointCreate = components['schemas']['WebhookEndpointCreate'];
+export type WebhookEndpointUpdate = components['schemas']['WebhookEndpointUpdate'];
+export type WebhookEndpoint = components['schemas']['WebhookEndpoint'];
+export type WebhookEndpointCreated = components['schemas']['WebhookEndpointCreated'];
+export type WebhookEndpointList = components['schemas']['WebhookEndpointList'];
+export type WebhookDeliveryAttempt = components['schemas']['WebhookDeliveryAttempt'];
+export type WebhookDelivery = components['schemas']['WebhookDelivery'];
+export type WebhookDeliveryList = components['schemas']['WebhookDeliveryList'];
+export type AppointmentEvent = components['schemas']['AppointmentEvent'];
+export type AppointmentEventData = components['schemas']['AppointmentEventData'];
 export type PrivateAccess = components['schemas']['PrivateAccess'];
 export type Health = components['schemas']['Health'];
 export type ResponseMethodNotAllowed = components['responses']['MethodNotAllowed'];
@@ -2947,6 +3434,7 @@ export type ResponseForbidden = components['responses']['Forbidden'];
 export type ResponseNotFound = components['responses']['NotFound'];
 export type ResponseConflict = components['responses']['Conflict'];
 export type ResponseSlotConflict = components['responses']['SlotConflict'];
+export type ResponseWebhookUnprocessable = components['responses']['WebhookUnprocessable'];
 export type ResponseUnprocessable = components['responses']['Unprocessable'];
 export type ResponsePreconditionFailed = components['responses']['PreconditionFailed'];
 export type ResponsePreconditionRequired = components['responses']['PreconditionRequired'];
@@ -2962,6 +3450,8 @@ export type ResponseInferenceUnavailable = components['responses']['InferenceUna
 export type ResponseGatewayTimeout = components['responses']['GatewayTimeout'];
 export type ParameterUserId = components['parameters']['UserId'];
 export type ParameterAppointmentId = components['parameters']['AppointmentId'];
+export type ParameterWebhookId = components['parameters']['WebhookId'];
+export type ParameterDeliveryId = components['parameters']['DeliveryId'];
 export type ParameterInferenceId = components['parameters']['InferenceId'];
 export type ParameterRequestedWith = components['parameters']['RequestedWith'];
 export type ParameterIfMatch = components['parameters']['IfMatch'];
@@ -4009,6 +4499,270 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoints. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookEndpointCreate"];
+            };
+        };
+        responses: {
+            /** @description Registered; the secret is in this reply only. */
+            201: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointCreated"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["WebhookUnprocessable"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a
+                 */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint, without its secret. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a
+                 */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookEndpointUpdate"];
+            };
+        };
+        responses: {
+            /** @description The endpoint as changed. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["WebhookUnprocessable"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a
+                 */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description How many deliveries. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a
+                 */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deliveries. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    redeliverWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a
+                 */
+                webhook_id: components["parameters"]["WebhookId"];
+                /**
+                 * @description The delivery's id (from the delivery log).
+                 * @example 7e6d5c4b-3a29-4181-8f7e-6d5c4b3a2918
+                 */
+                delivery_id: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued; the delivery log shows the outcome. */
+            202: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
