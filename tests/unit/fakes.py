@@ -22,6 +22,7 @@ from uuid import UUID, uuid4
 from domain.audit import AuditEvent, AuditTrail, RequestContext
 from domain.availability import Calendar, Doctor
 from domain.model import Role, User
+from domain.outbox import Message
 from domain.ports import EmailTaken, Row, SlotTaken
 from domain.queries import AppointmentQuery
 from domain.scheduling import Availability, Busy, WeeklyInterval
@@ -35,6 +36,8 @@ class State:
     password_hashes: dict[UUID, str] = field(default_factory=dict)
     appointments: dict[UUID, dict[str, Any]] = field(default_factory=dict)
     audit: list[tuple[RequestContext, AuditEvent]] = field(default_factory=list)
+    # Messages enqueued in committed units: (kind, payload, dedup key).
+    outbox: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
 
 
 def _now() -> datetime:
@@ -222,6 +225,23 @@ class DoctorsAvailability:
         raise NotImplementedError
 
 
+class Outbox:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def enqueue(
+        self,
+        message: Message,
+        *,
+        not_before: datetime | None = None,
+        dedup_key: str | None = None,
+    ) -> UUID | None:
+        if dedup_key is not None and any(key == dedup_key for *_, key in self._state.outbox):
+            return None
+        self._state.outbox.append((message.kind, message.payload(), dedup_key))
+        return uuid4()
+
+
 class AuditLog:
     def __init__(self, state: State) -> None:
         self._state = state
@@ -243,6 +263,7 @@ class UnitOfWork:
         self.appointments = Appointments(self._state)
         self.audit_log = AuditLog(self._state)
         self.availability = DoctorsAvailability(self._state)
+        self.outbox = Outbox(self._state)
 
     def __getattr__(self, name: str) -> Any:
         raise NotImplementedError(f"the fake store has no {name}")

@@ -63,6 +63,8 @@ async def test_a_patient_books_a_free_slot_in_one_unit_of_work(store: Store) -> 
     # The use case chose a read-write unit; its event committed with the booking.
     assert store.opened == ["unit_of_work"]
     assert store.audit_outcomes() == [("appointment.create", 201, None)]
+    # The booking's announcement was written in the same unit (the outbox delivers it later).
+    assert [kind for kind, _, _ in store.state.outbox] == ["appointment_event"]
 
 
 async def test_a_taken_slot_is_a_conflict_that_says_when_and_writes_nothing(store: Store) -> None:
