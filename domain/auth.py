@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from domain.errors import TooManyRequests, Unauthenticated
+from domain.mfa import AMR_PASSWORD, AMR_PASSWORD_AND_OTP, MfaService
 from domain.model import Role, TokenPair, User
 from domain.passwords import PasswordHasher, check_policy
 from domain.tokens import TokenService, hash_refresh_token, new_refresh_token
@@ -105,6 +106,8 @@ class AuthService:
     refresh_idle_ttl: int
     throttle: LoginThrottle = LoginThrottle()
     min_password_length: int = 8
+    # None: no second factor anywhere (unit tests of the password rules).
+    mfa: MfaService | None = None
 
     def check_password(self, password: str) -> None:
         check_policy(password, self.min_password_length)
@@ -173,10 +176,39 @@ class AuthService:
             raise Unauthenticated(BAD_CREDENTIALS)
         await uow.login_throttle.forget([key for key in (keys.account, keys.pair) if key])
         uow.audit.identify(user.id, user.role.value)
+        challenge = await self.mfa.challenge_for(uow, user) if self.mfa else None
+        if challenge is not None:
+            # The password was right (its counters are cleared); no token before the second step.
+            uow.audit.fail(401, f"password accepted; second factor required ({challenge.kind})")
+            await uow.commit()
+            raise challenge
         session_id, expires_at = await uow.refresh_tokens.start_session(user.id, self.refresh_ttl)
-        pair = await self._issue(uow, user, session_id, expires_at)
+        pair = await self._issue(uow, user, session_id, expires_at, AMR_PASSWORD)
         await uow.commit()
         return pair
+
+    async def login_second_step(
+        self,
+        uow: UnitOfWork,
+        *,
+        challenge_token: str,
+        code: str | None,
+        recovery_code: str | None,
+        address: str | None = None,
+    ) -> tuple[TokenPair, list[str] | None]:
+        """The second sign-in step: the challenge of the password step and a TOTP code (or a
+        recovery code). For an enrolment challenge the code confirms the new authenticator,
+        and its recovery codes come back with the tokens, this once."""
+        assert self.mfa is not None
+        uow.audit.record("auth.login.mfa", "account")
+        user, kind = await self.mfa.challenged_user(uow, challenge_token)
+        recovery_codes = await self.mfa.second_factor(uow, user, kind, code, recovery_code, address)
+        session_id, expires_at = await uow.refresh_tokens.start_session(
+            user.id, self.refresh_ttl, AMR_PASSWORD_AND_OTP
+        )
+        pair = await self._issue(uow, user, session_id, expires_at, AMR_PASSWORD_AND_OTP)
+        await uow.commit()
+        return pair, recovery_codes
 
     async def refresh(self, uow: UnitOfWork, *, refresh_token: str) -> TokenPair:
         event = uow.audit.record("auth.refresh", "session")
@@ -199,7 +231,8 @@ class AuthService:
             raise Unauthenticated(BAD_REFRESH)
         uow.audit.identify(user.id, user.role.value)
         await uow.refresh_tokens.mark_spent(stored.id)
-        pair = await self._issue(uow, user, stored.family_id, stored.family_expires_at)
+        amr = await uow.refresh_tokens.session_amr(stored.family_id)
+        pair = await self._issue(uow, user, stored.family_id, stored.family_expires_at, amr)
         await uow.commit()
         return pair
 
@@ -217,7 +250,12 @@ class AuthService:
         await uow.refresh_tokens.revoke_all_for_user(user_id)
 
     async def _issue(
-        self, uow: UnitOfWork, user: User, family_id: UUID, family_expires_at: datetime
+        self,
+        uow: UnitOfWork,
+        user: User,
+        family_id: UUID,
+        family_expires_at: datetime,
+        amr: tuple[str, ...],
     ) -> TokenPair:
         refresh_token = new_refresh_token()
         await uow.refresh_tokens.add(
@@ -229,7 +267,7 @@ class AuthService:
         )
         return TokenPair(
             access_token=self.tokens.issue_access(
-                user.id, user.role, user.session_version, family_id
+                user.id, user.role, user.session_version, family_id, amr
             ),
             refresh_token=refresh_token,
             expires_in=self.tokens.ttl_seconds,

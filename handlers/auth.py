@@ -50,3 +50,26 @@ async def log_out(
             uow, refresh_token=body["refresh_token"], user_id=caller(token_info).id
         )
     return None, 204, {}
+
+
+async def log_in_second_step(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Complete a sign-in with a TOTP code or a recovery code."""
+    async with unit_of_work() as uow:
+        pair, recovery_codes = await runtime().auth.login_second_step(
+            uow,
+            challenge_token=body["challenge_token"],
+            code=body.get("code"),
+            recovery_code=body.get("recovery_code"),
+            address=client_address(),
+        )
+    reply = pair.to_json()
+    if recovery_codes is not None:
+        reply["recovery_codes"] = recovery_codes
+    return reply, 200, NO_STORE
+
+
+async def enrol_at_log_in(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Enrol an authenticator during a sign-in that requires one."""
+    async with unit_of_work() as uow:
+        enrolment = await runtime().mfa.enrol_with_challenge(uow, body["challenge_token"])
+    return enrolment.to_json(), 201, NO_STORE

@@ -135,6 +135,16 @@ class BodyFieldError(TypedDict):
     """
 
 
+class Challenge(TypedDict):
+    challenge_token: ChallengeToken
+
+
+ChallengeToken: TypeAlias = str
+"""
+The `challenge_token` of an `mfa-required` problem from `POST /auth/login`.
+"""
+
+
 class Credentials(TypedDict):
     email: str
     password: str
@@ -318,12 +328,62 @@ pending well after `MEDAI_ML_TIMEOUT` was interrupted (the service stopped mid-c
 """
 
 
+class MfaEnrolment(TypedDict):
+    """
+    A pending TOTP authenticator: load it into an authenticator app (scan
+    `provisioning_uri` as a QR code, or type `secret`), then confirm it with its first code.
+
+    """
+
+    secret: str
+    """
+    The shared secret, base32 (RFC 4648), 160 bits.
+    """
+    provisioning_uri: str
+    """
+    The `otpauth://totp/…` URI authenticator apps read from a QR code.
+    """
+
+
+class MfaTokenPair(TypedDict):
+    """
+    The token pair of a sign-in completed with a second factor (access tokens carry
+    `amr: ["pwd", "otp"]`); after an enrolment at sign-in, also the recovery codes, this once.
+
+    """
+
+    access_token: str
+    """
+    The JWT to send as `Authorization: Bearer …`.
+    """
+    token_type: Literal["Bearer"]
+    expires_in: int
+    """
+    Seconds until the access token expires.
+    """
+    refresh_token: str
+    """
+    Opaque; works once, for `POST /auth/refresh`.
+    """
+    refresh_expires_in: int
+    """
+    Seconds the refresh token stays valid if unused.
+    """
+    recovery_codes: NotRequired[RecoveryCodeList]
+
+
 MissingFeature: TypeAlias = str
 
 
 ModelName: TypeAlias = str
 """
 A model this service offers; `GET /inference/health` lists them.
+"""
+
+
+OtpCode: TypeAlias = str
+"""
+The six digits the authenticator app shows now.
 """
 
 
@@ -528,6 +588,26 @@ class MethodNotAllowedProblem(Problem):
     """
 
 
+class MfaRequiredProblem(Problem):
+    """
+    The password was right, but the sign-in needs a second factor. `challenge` says which
+    step comes next: `otp`, send `challenge_token` with a TOTP or recovery code to
+    `POST /auth/login/mfa`; `enrol`, the account's role requires an authenticator it does
+    not have yet: enrol one with `POST /auth/login/mfa/enrolment`, then send its first code
+    to `POST /auth/login/mfa`. The challenge expires after `expires_in` seconds and with any
+    password change.
+
+    """
+
+    type: Literal["/docs/problems/mfa-required"]
+    """
+    A URI reference identifying the problem type.
+    """
+    challenge: Literal["otp", "enrol"]
+    challenge_token: ChallengeToken
+    expires_in: int
+
+
 class ModelInputRefusedProblem(Problem):
     """
     The model is not one this service offers (`invalid_field: model`, with the `models` it
@@ -602,6 +682,25 @@ class PreconditionRequiredProblem(Problem):
     """
 
 
+RecoveryCode: TypeAlias = str
+"""
+One of the recovery codes (hyphens, spaces and case do not matter).
+"""
+
+
+RecoveryCodeListItem: TypeAlias = str
+
+
+RecoveryCodeList: TypeAlias = list[RecoveryCodeListItem]
+"""
+Single-use codes that stand in for a TOTP code; shown once, stored hashed.
+"""
+
+
+class RecoveryCodes(TypedDict):
+    recovery_codes: RecoveryCodeList
+
+
 class RefreshRequest(TypedDict):
     refresh_token: str
 
@@ -618,6 +717,30 @@ class Registration(TypedDict):
 Role: TypeAlias = Literal["patient", "doctor", "admin"]
 """
 A user's role.
+"""
+
+
+class SecondFactor1(TypedDict):
+    """
+    The challenge and exactly one of `code` or `recovery_code`.
+    """
+
+    challenge_token: ChallengeToken
+    code: OtpCode
+
+
+class SecondFactor2(TypedDict):
+    """
+    The challenge and exactly one of `code` or `recovery_code`.
+    """
+
+    challenge_token: ChallengeToken
+    recovery_code: RecoveryCode
+
+
+SecondFactor: TypeAlias = SecondFactor1 | SecondFactor2
+"""
+The challenge and exactly one of `code` or `recovery_code`.
 """
 
 
@@ -686,6 +809,10 @@ class TooManyRequestsProblem(Problem):
     """
     A URI reference identifying the problem type.
     """
+
+
+class TotpCode(TypedDict):
+    code: OtpCode
 
 
 class TransitionNotAllowedProblem(Problem):

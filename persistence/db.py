@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from persistence.idempotency import IdempotencyRepository
     from persistence.inference_records import InferenceRecordRepository
     from persistence.login_throttle import LoginThrottleRepository
+    from persistence.mfa import MfaRepository
     from persistence.refresh_tokens import RefreshTokenRepository
     from persistence.users import UserRepository
 
@@ -404,6 +405,12 @@ class UnitOfWork:
         from persistence.login_throttle import LoginThrottleRepository
 
         return LoginThrottleRepository(self)
+
+    @cached_property
+    def mfa(self) -> MfaRepository:
+        from persistence.mfa import MfaRepository
+
+        return MfaRepository(self)
 
     @cached_property
     def audit_log(self) -> AuditRepository:

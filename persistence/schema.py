@@ -162,8 +162,33 @@ sessions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # How the user authenticated for this sign-in (RFC 8176 values): every access token and
+    # every refresh of the sign-in carries it as "amr".
+    Column("amr", ARRAY(Text), nullable=False, server_default=text("'{pwd}'")),
 )
 Index("ix_sessions_user_id", sessions.c.user_id)
+
+# A user's TOTP authenticator (RFC 6238). Pending until confirmed by a first code; at most one
+# per user. ``last_step`` is the time step of the last code accepted: a code of that step or an
+# earlier one is refused, so an observed code cannot be replayed within its window.
+mfa_totp = Table(
+    "mfa_totp",
+    metadata,
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("secret", Text, nullable=False),
+    Column("confirmed_at", DateTime(timezone=True), nullable=True),
+    Column("last_step", BigInteger, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+# Single-use recovery codes, as SHA-256 (random codes of 60 bits: no slow hash needed).
+mfa_recovery_codes = Table(
+    "mfa_recovery_codes",
+    metadata,
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("code_hash", LargeBinary, primary_key=True),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+)
 
 # Failed sign-ins in a fixed window, shared by every instance, and the end of the growing
 # delay a key earned. Keys: "account:<email>" (counted whether or not the account exists),

@@ -10,7 +10,9 @@ from typing import Any
 
 from starlette.types import Scope
 
+from adapters.totp import PyOtpAuthenticator
 from domain.auth import AuthService, LoginThrottle
+from domain.mfa import MfaPolicy, MfaService
 from domain.paging import Cursors
 from domain.passwords import PasswordHasher
 from domain.tokens import TokenService
@@ -38,6 +40,7 @@ class Runtime:
     # Access tokens already verified, until they expire (the session check still runs).
     verified_tokens: VerifiedTokens
     auth: AuthService
+    mfa: MfaService
     expected_revision: str
     predictor: Predictor
     # Keyed from the token secret (its own derived key): a new secret ends old cursors too.
@@ -53,20 +56,28 @@ class Runtime:
             audience=settings.jwt_audience,
             ttl_seconds=settings.access_token_ttl,
         )
+        throttle = LoginThrottle(
+            per_account=settings.login_max_failures_per_account,
+            per_pair=settings.login_max_failures_per_pair,
+            per_address=settings.login_max_failures_per_address,
+            window_seconds=settings.login_throttle_window,
+            first_delay=settings.login_first_delay,
+            sign_ups_per_address=settings.sign_ups_per_address,
+        )
+        mfa = MfaService(
+            totp=PyOtpAuthenticator(settings.mfa_issuer),
+            challenges=tokens,
+            throttle=throttle,
+            policy=MfaPolicy(settings.mfa_policy),
+        )
         auth = AuthService(
             hasher=PasswordHasher(settings.bcrypt_cost),
             tokens=tokens,
             refresh_ttl=settings.refresh_token_ttl,
             refresh_idle_ttl=settings.refresh_idle_ttl,
-            throttle=LoginThrottle(
-                per_account=settings.login_max_failures_per_account,
-                per_pair=settings.login_max_failures_per_pair,
-                per_address=settings.login_max_failures_per_address,
-                window_seconds=settings.login_throttle_window,
-                first_delay=settings.login_first_delay,
-                sign_ups_per_address=settings.sign_ups_per_address,
-            ),
+            throttle=throttle,
             min_password_length=settings.password_min_length,
+            mfa=mfa,
         )
         database = Database(
             database_url,
@@ -87,6 +98,7 @@ class Runtime:
             tokens=tokens,
             verified_tokens=VerifiedTokens(tokens.decode_access),
             auth=auth,
+            mfa=mfa,
             expected_revision=migrate.head_revision(),
             predictor=Predictor(
                 MLClient(ml_client_config(settings)), settings.ml_specs(), ml_observer

@@ -89,6 +89,9 @@ class Settings:
     migrate_at_start: bool = True
     database_pooler: Literal["none", "transaction"] = "none"
     max_in_flight: int = 0
+    # Multi-factor authentication (README, Decisions: "TOTP MFA").
+    mfa_policy: Literal["required", "optional"] = "required"
+    mfa_issuer: str = "MedAI"
 
     @property
     def production(self) -> bool:
@@ -168,6 +171,10 @@ class Settings:
                 "MEDAI_DATABASE_POOLER", ("none", "transaction"), "none"
             ),
             max_in_flight=reader.integer("MEDAI_MAX_IN_FLIGHT", 0, 0, 100000),
+            mfa_policy=reader.choice(  # type: ignore[arg-type]
+                "MEDAI_MFA_POLICY", ("required", "optional"), "required"
+            ),
+            mfa_issuer=reader.text("MEDAI_MFA_ISSUER", "MedAI"),
         )
         settings.check()
         return settings

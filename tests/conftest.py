@@ -44,6 +44,10 @@ def test_settings(**overrides: Any) -> Settings:
         "validate_responses": True,
         "swagger_ui": False,
         "data_dir": ROOT / "var" / "test",
+        # Doctors and admins sign in with a password alone here, as before MFA; the second
+        # factor and the "required" policy (the production default) have their own tests
+        # (tests/test_mfa.py), which build apps with mfa_policy="required".
+        "mfa_policy": "optional",
     }
     base.update(overrides)
     return Settings(**base)

@@ -1,0 +1,1 @@
+"""Infrastructure other than the database, behind the domain's ports."""
