@@ -43,6 +43,12 @@ export interface paths {
          *     (`grant_type=password&username=…&password=…`); new clients send JSON. In Swagger UI, paste
          *     the access token into *Authorize*. A wrong password and an unknown email get the same
          *     answer after the same work.
+         *
+         *     When the account has an authenticator app enrolled, or its role requires one (doctors
+         *     and admins, by policy), the right password is answered with a 401 `mfa-required`
+         *     problem carrying a `challenge_token` instead of tokens: complete the sign-in with
+         *     `POST /auth/login/mfa`. Access tokens carry `amr` (RFC 8176): `["pwd"]` for a password
+         *     sign-in, `["pwd", "otp"]` with a second factor.
          */
         post: operations["logIn"];
         delete?: never;
@@ -90,6 +96,58 @@ export interface paths {
          *     no longer valid, changes nothing (still 204).
          */
         post: operations["logOut"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/login/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete a sign-in with a TOTP code or a recovery code
+         * @description The second step of a sign-in that `POST /auth/login` answered with an `mfa-required`
+         *     problem: its `challenge_token` (valid 5 minutes) and either the current `code` of the
+         *     user's authenticator app (RFC 6238, six digits, 30-second steps, one step of clock skew
+         *     either way) or one of their `recovery_codes`. Each code works once: a code already
+         *     accepted, or one older than the last accepted, is refused (401). A recovery code works
+         *     once. For an `enrol` challenge, `code` is the first code of the authenticator enrolled
+         *     with `POST /auth/login/mfa/enrolment`; it confirms it, and the reply also carries the
+         *     account's recovery codes, shown this once. The access tokens then carry
+         *     `amr: ["pwd", "otp"]`. Wrong codes are throttled like passwords (429 with
+         *     `Retry-After`).
+         */
+        post: operations["logInSecondStep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/login/mfa/enrolment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enrol an authenticator during a sign-in that requires one
+         * @description For an `enrol` challenge (a doctor or admin without an authenticator, when the policy
+         *     requires one): a new TOTP secret and its `otpauth://` provisioning URI (render it as a
+         *     QR code for the app). Pending until its first code is sent to `POST /auth/login/mfa`;
+         *     asking again replaces a pending secret. 409 if an authenticator is already enrolled.
+         */
+        post: operations["enrolAtLogIn"];
         delete?: never;
         options?: never;
         head?: never;
@@ -174,6 +232,81 @@ export interface paths {
         put: operations["updateUser"];
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start enrolling an authenticator app
+         * @description Any signed-in user may add a second factor (patients too; doctors and admins must have
+         *     one when the policy requires it). Returns a new TOTP secret and its `otpauth://`
+         *     provisioning URI (render it as a QR code); it is pending until confirmed with
+         *     `POST /users/me/mfa/confirmation`. Asking again replaces a pending secret. 409 if one is
+         *     already enrolled (an admin can reset it).
+         */
+        post: operations["enrolMfa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/mfa/confirmation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm the pending authenticator with its first code
+         * @description The first code of the authenticator from `POST /users/me/mfa` turns it on: from the next
+         *     sign-in a code is needed. The reply holds the recovery codes, each usable once instead
+         *     of a code, shown this once (only their hashes are stored). A wrong code is 401 and
+         *     throttled like passwords (429); 409 when nothing is pending or one is already enrolled.
+         */
+        post: operations["confirmMfa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{user_id}/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id.
+                 * @example 6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a user's authenticator and recovery codes (admins)
+         * @description For a user who lost their authenticator: their TOTP secret and recovery codes are
+         *     deleted, and they enrol again at their next sign-in if the policy requires it. Audited
+         *     (`users.mfa.reset`). 204 also when the user had none.
+         */
+        delete: operations["resetMfa"];
         options?: never;
         head?: never;
         patch?: never;
@@ -814,6 +947,33 @@ export interface components {
             type: "/docs/problems/too-many-requests";
         };
         /**
+         * mfa-required
+         * @description The password was right, but the sign-in needs a second factor. `challenge` says which
+         *     step comes next: `otp`, send `challenge_token` with a TOTP or recovery code to
+         *     `POST /auth/login/mfa`; `enrol`, the account's role requires an authenticator it does
+         *     not have yet: enrol one with `POST /auth/login/mfa/enrolment`, then send its first code
+         *     to `POST /auth/login/mfa`. The challenge expires after `expires_in` seconds and with any
+         *     password change.
+         * @example {
+         *       "type": "/docs/problems/mfa-required",
+         *       "title": "Unauthorized",
+         *       "status": 401,
+         *       "detail": "Enter the code from your authenticator app, or one of your recovery codes.",
+         *       "challenge": "otp",
+         *       "challenge_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6Im1mYS1jaGFsbGVuZ2Urand0In0.e30.c2lnbmF0dXJl",
+         *       "expires_in": 300
+         *     }
+         */
+        MfaRequiredProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/mfa-required";
+            /** @enum {string} */
+            challenge: "otp" | "enrol";
+            challenge_token: components["schemas"]["ChallengeToken"];
+            /** Format: int32 */
+            expires_in: number;
+        };
+        /**
          * internal-error
          * @description The server hit an unexpected condition (a bug); it is logged with the request id.
          *     Nothing about it is sent.
@@ -967,6 +1127,128 @@ export interface components {
         RefreshRequest: {
             /** @example mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy */
             refresh_token: string;
+        };
+        /**
+         * @example {
+         *       "challenge_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6Im1mYS1jaGFsbGVuZ2Urand0In0.e30.c2lnbmF0dXJl"
+         *     }
+         */
+        Challenge: {
+            challenge_token: components["schemas"]["ChallengeToken"];
+        };
+        /**
+         * @description The `challenge_token` of an `mfa-required` problem from `POST /auth/login`.
+         * @example eyJhbGciOiJIUzI1NiIsInR5cCI6Im1mYS1jaGFsbGVuZ2Urand0In0.e30.c2lnbmF0dXJl
+         */
+        ChallengeToken: string;
+        /**
+         * @description The six digits the authenticator app shows now.
+         * @example 492039
+         */
+        OtpCode: string;
+        /**
+         * @description One of the recovery codes (hyphens, spaces and case do not matter).
+         * @example K7QF-2MXR-9HPT
+         */
+        RecoveryCode: string;
+        /**
+         * @description The challenge and exactly one of `code` or `recovery_code`.
+         * @example {
+         *       "challenge_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6Im1mYS1jaGFsbGVuZ2Urand0In0.e30.c2lnbmF0dXJl",
+         *       "code": "492039"
+         *     }
+         */
+        SecondFactor: {
+            challenge_token: components["schemas"]["ChallengeToken"];
+            code: components["schemas"]["OtpCode"];
+        } | {
+            challenge_token: components["schemas"]["ChallengeToken"];
+            recovery_code: components["schemas"]["RecoveryCode"];
+        };
+        /**
+         * @example {
+         *       "code": "492039"
+         *     }
+         */
+        TotpCode: {
+            code: components["schemas"]["OtpCode"];
+        };
+        /**
+         * @description A pending TOTP authenticator: load it into an authenticator app (scan
+         *     `provisioning_uri` as a QR code, or type `secret`), then confirm it with its first code.
+         * @example {
+         *       "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+         *       "provisioning_uri": "otpauth://totp/MedAI:anna.petrova%40example.org?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=MedAI"
+         *     }
+         */
+        MfaEnrolment: {
+            /**
+             * @description The shared secret, base32 (RFC 4648), 160 bits.
+             * @example JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+             */
+            secret: string;
+            /**
+             * @description The `otpauth://totp/…` URI authenticator apps read from a QR code.
+             * @example otpauth://totp/MedAI:anna.petrova%40example.org?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=MedAI
+             */
+            provisioning_uri: string;
+        };
+        /**
+         * @description Single-use codes that stand in for a TOTP code; shown once, stored hashed.
+         * @example [
+         *       "K7QF-2MXR-9HPT",
+         *       "3WZN-8CYE-4GJA"
+         *     ]
+         */
+        RecoveryCodeList: string[];
+        /**
+         * @example {
+         *       "recovery_codes": [
+         *         "K7QF-2MXR-9HPT",
+         *         "3WZN-8CYE-4GJA"
+         *       ]
+         *     }
+         */
+        RecoveryCodes: {
+            recovery_codes: components["schemas"]["RecoveryCodeList"];
+        };
+        /**
+         * @description The token pair of a sign-in completed with a second factor (access tokens carry
+         *     `amr: ["pwd", "otp"]`); after an enrolment at sign-in, also the recovery codes, this once.
+         * @example {
+         *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.e30.c2lnbmF0dXJl",
+         *       "token_type": "Bearer",
+         *       "expires_in": 900,
+         *       "refresh_token": "mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy",
+         *       "refresh_expires_in": 604800
+         *     }
+         */
+        MfaTokenPair: {
+            /**
+             * @description The JWT to send as `Authorization: Bearer …`.
+             * @example eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.e30.c2lnbmF0dXJl
+             */
+            access_token: string;
+            /** @enum {string} */
+            token_type: "Bearer";
+            /**
+             * Format: int32
+             * @description Seconds until the access token expires.
+             * @example 900
+             */
+            expires_in: number;
+            /**
+             * @description Opaque; works once, for `POST /auth/refresh`.
+             * @example mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy
+             */
+            refresh_token: string;
+            /**
+             * Format: int32
+             * @description Seconds the refresh token stays valid if unused.
+             * @example 604800
+             */
+            refresh_expires_in: number;
+            recovery_codes?: components["schemas"]["RecoveryCodeList"];
         };
         /**
          * @description An OAuth 2.0 style token response (RFC 6749 §5.1).
@@ -1743,6 +2025,31 @@ export interface components {
                 "application/problem+json": components["schemas"]["UnauthenticatedProblem"];
             };
         };
+        /**
+         * @description The email or password is wrong (`unauthenticated`), or it is right and a second factor
+         *     is needed (`mfa-required`, with the challenge for `POST /auth/login/mfa`).
+         */
+        SignInUnauthorized: {
+            headers: {
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                "Cache-Control": components["headers"]["NoStore"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/docs/problems/mfa-required",
+                 *       "title": "Unauthorized",
+                 *       "status": 401,
+                 *       "detail": "Enter the code from your authenticator app, or one of your recovery codes.",
+                 *       "challenge": "otp",
+                 *       "challenge_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6Im1mYS1jaGFsbGVuZ2Urand0In0.e30.c2lnbmF0dXJl",
+                 *       "expires_in": 300
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["UnauthenticatedProblem"] | components["schemas"]["MfaRequiredProblem"];
+            };
+        };
         /** @description Signed in, but the caller's role may not do this. */
         Forbidden: {
             headers: {
@@ -1894,7 +2201,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["ContentTooLargeProblem"];
             };
         };
-        /** @description Too many failed sign-ins for this email or from this address, or sign-ups from this address; retry after `Retry-After` seconds. */
+        /** @description Too many failed sign-ins or second-factor codes for this account or from this address, or sign-ups from this address; retry after `Retry-After` seconds. */
         TooManyRequests: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
@@ -2128,6 +2435,7 @@ export type UnprocessableProblem = components['schemas']['UnprocessableProblem']
 export type ModelInputRefusedProblem = components['schemas']['ModelInputRefusedProblem'];
 export type PreconditionRequiredProblem = components['schemas']['PreconditionRequiredProblem'];
 export type TooManyRequestsProblem = components['schemas']['TooManyRequestsProblem'];
+export type MfaRequiredProblem = components['schemas']['MfaRequiredProblem'];
 export type InternalErrorProblem = components['schemas']['InternalErrorProblem'];
 export type UpstreamFailedProblem = components['schemas']['UpstreamFailedProblem'];
 export type UnavailableProblem = components['schemas']['UnavailableProblem'];
@@ -2142,6 +2450,16 @@ export type Registration = components['schemas']['Registration'];
 export type Credentials = components['schemas']['Credentials'];
 export type PasswordGrant = components['schemas']['PasswordGrant'];
 export type RefreshRequest = components['schemas']['RefreshRequest'];
+export type Challenge = components['schemas']['Challenge'];
+export type ChallengeToken = components['schemas']['ChallengeToken'];
+export type OtpCode = components['schemas']['OtpCode'];
+export type RecoveryCode = components['schemas']['RecoveryCode'];
+export type SecondFactor = components['schemas']['SecondFactor'];
+export type TotpCode = components['schemas']['TotpCode'];
+export type MfaEnrolment = components['schemas']['MfaEnrolment'];
+export type RecoveryCodeList = components['schemas']['RecoveryCodeList'];
+export type RecoveryCodes = components['schemas']['RecoveryCodes'];
+export type MfaTokenPair = components['schemas']['MfaTokenPair'];
 export type TokenPair = components['schemas']['TokenPair'];
 export type User = components['schemas']['User'];
 export type UserUpdate = components['schemas']['UserUpdate'];
@@ -2172,6 +2490,7 @@ export type ResponseFieldsRefused = components['responses']['FieldsRefused'];
 export type ResponseNotChangeable = components['responses']['NotChangeable'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseUnauthorized = components['responses']['Unauthorized'];
+export type ResponseSignInUnauthorized = components['responses']['SignInUnauthorized'];
 export type ResponseForbidden = components['responses']['Forbidden'];
 export type ResponseNotFound = components['responses']['NotFound'];
 export type ResponseConflict = components['responses']['Conflict'];
@@ -2258,7 +2577,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
+            401: components["responses"]["SignInUnauthorized"];
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2322,6 +2641,73 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    logInSecondStep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecondFactor"];
+            };
+        };
+        responses: {
+            /** @description Signed in. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaTokenPair"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    enrolAtLogIn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Challenge"];
+            };
+        };
+        responses: {
+            /** @description A pending authenticator. */
+            201: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaEnrolment"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalError"];
@@ -2455,6 +2841,98 @@ export interface operations {
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    enrolMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A pending authenticator. */
+            201: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaEnrolment"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    confirmMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TotpCode"];
+            };
+        };
+        responses: {
+            /** @description Enrolled. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    resetMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id.
+                 * @example 6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Reset. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
