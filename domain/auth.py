@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from domain.accounts import Accounts
 from domain.errors import TooManyRequests, Unauthenticated
 from domain.mfa import AMR_PASSWORD, AMR_PASSWORD_AND_OTP, MfaService
 from domain.model import Role, TokenPair, User
@@ -108,9 +109,14 @@ class AuthService:
     min_password_length: int = 8
     # None: no second factor anywhere (unit tests of the password rules).
     mfa: MfaService | None = None
+    # Email verification and password reset; None: no mail is sent (unit tests).
+    accounts: Accounts | None = None
 
     def check_password(self, password: str) -> None:
         check_policy(password, self.min_password_length)
+
+    async def hash_password(self, password: str) -> str:
+        return await self.hasher.hash(password)
 
     async def admit_sign_up(self, uow: UnitOfWork, address: str | None) -> None:
         """Count a sign-up attempt from ``address`` (each costs a bcrypt hash), committed
@@ -141,6 +147,9 @@ class AuthService:
         )
         uow.audit.identify(user.id, user.role.value)
         uow.audit.concerns(user.id)
+        if self.accounts is not None:
+            # Written with the account: the mail goes out once the sign-up has committed.
+            await self.accounts.send_verification(uow, user, user.email)
         await uow.commit()
         return user
 

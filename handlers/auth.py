@@ -73,3 +73,31 @@ async def enrol_at_log_in(body: dict[str, Any]) -> tuple[dict[str, Any], int, di
     async with unit_of_work() as uow:
         enrolment = await runtime().mfa.enrol_with_challenge(uow, body["challenge_token"])
     return enrolment.to_json(), 201, NO_STORE
+
+
+async def verify_email(body: dict[str, Any]) -> tuple[None, int, dict[str, str]]:
+    """Confirm an email address with the code from its verification mail."""
+    async with unit_of_work() as uow:
+        await runtime().accounts.verify_email(uow, body["token"])
+    return None, 204, {}
+
+
+async def resend_verification(token_info: dict[str, Any]) -> tuple[None, int, dict[str, str]]:
+    """Send the verification mail again."""
+    async with unit_of_work(token_info) as uow:
+        await runtime().accounts.resend_verification(uow, caller(token_info).id)
+    return None, 202, {}
+
+
+async def request_password_reset(body: dict[str, Any]) -> tuple[None, int, dict[str, str]]:
+    """Ask for a password reset mail (the same answer for any address)."""
+    async with unit_of_work() as uow:
+        await runtime().accounts.request_reset(uow, body["email"], client_address())
+    return None, 202, {}
+
+
+async def reset_password(body: dict[str, Any]) -> tuple[None, int, dict[str, str]]:
+    """Choose a new password with the code from a reset mail."""
+    async with unit_of_work() as uow:
+        await runtime().accounts.reset_password(uow, body["token"], body["password"])
+    return None, 204, {}

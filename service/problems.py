@@ -59,6 +59,7 @@ _BY_STATUS = {
 _BY_MEMBER: tuple[tuple[int, str, frozenset[str] | None, str], ...] = (
     (401, "challenge_token", None, "mfa-required"),
     (403, "refused_fields", None, "fields-refused"),
+    (403, "email_verified", None, "email-not-verified"),
     (409, "conflict", None, "slot-taken"),
     (409, "allowed_transitions", None, "transition-not-allowed"),
     (409, "current_status", None, "not-changeable"),

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.types import Scope
 
 from adapters.totp import PyOtpAuthenticator
+from domain.accounts import Accounts
 from domain.auth import AuthService, LoginThrottle
 from domain.mfa import MfaPolicy, MfaService
 from domain.paging import Cursors
@@ -41,6 +42,7 @@ class Runtime:
     verified_tokens: VerifiedTokens
     auth: AuthService
     mfa: MfaService
+    accounts: Accounts
     expected_revision: str
     predictor: Predictor
     # Keyed from the token secret (its own derived key): a new secret ends old cursors too.
@@ -79,6 +81,11 @@ class Runtime:
             min_password_length=settings.password_min_length,
             mfa=mfa,
         )
+        auth.accounts = accounts = Accounts(
+            passwords=auth,
+            app_url=settings.app_url,
+            window_seconds=settings.login_throttle_window,
+        )
         database = Database(
             database_url,
             pool_size=settings.db_pool_size,
@@ -99,6 +106,7 @@ class Runtime:
             verified_tokens=VerifiedTokens(tokens.decode_access),
             auth=auth,
             mfa=mfa,
+            accounts=accounts,
             expected_revision=migrate.head_revision(),
             predictor=Predictor(
                 MLClient(ml_client_config(settings)), settings.ml_specs(), ml_observer

@@ -92,6 +92,8 @@ class Settings:
     # Multi-factor authentication (README, Decisions: "TOTP MFA").
     mfa_policy: Literal["required", "optional"] = "required"
     mfa_issuer: str = "MedAI"
+    # The web app's address, for links in account mails (README, Decisions: "Accounts").
+    app_url: str | None = None
 
     @property
     def production(self) -> bool:
@@ -175,6 +177,7 @@ class Settings:
                 "MEDAI_MFA_POLICY", ("required", "optional"), "required"
             ),
             mfa_issuer=reader.text("MEDAI_MFA_ISSUER", "MedAI"),
+            app_url=reader.optional("MEDAI_APP_URL"),
         )
         settings.check()
         return settings
