@@ -21,6 +21,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 COPY openapi/ openapi/
 COPY migrations/ migrations/
 COPY service/ service/
+COPY adapters/ adapters/
 COPY domain/ domain/
 COPY handlers/ handlers/
 COPY persistence/ persistence/
@@ -30,7 +31,7 @@ COPY modelserver/ modelserver/
 # migrations beside its code.
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev \
-    && /app/.venv/bin/python -m compileall -q service domain handlers persistence mlclient modelserver migrations
+    && /app/.venv/bin/python -m compileall -q service adapters domain handlers persistence mlclient modelserver migrations
 
 FROM ${PYTHON_IMAGE} AS runtime
 WORKDIR /app

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from persistence.inference_records import InferenceRecordRepository
     from persistence.login_throttle import LoginThrottleRepository
     from persistence.mfa import MfaRepository
+    from persistence.outbox import OutboxRepository
     from persistence.refresh_tokens import RefreshTokenRepository
     from persistence.users import UserRepository
 
@@ -435,6 +436,12 @@ class UnitOfWork:
         from persistence.inference_records import InferenceRecordRepository
 
         return InferenceRecordRepository(self)
+
+    @cached_property
+    def outbox(self) -> OutboxRepository:
+        from persistence.outbox import OutboxRepository
+
+        return OutboxRepository(self)
 
     async def rollback(self) -> None:
         """Abandon what this unit did so far; it can go on with a fresh transaction."""

@@ -272,3 +272,35 @@ Index(
     inference_records.c.requested_at,
 )
 Index("ix_inference_records_requested_at", inference_records.c.requested_at)
+
+OUTBOX_STATUSES = ("pending", "delivered", "dead")
+
+# The transactional outbox (migration 0009): a message written in the same transaction as the
+# change it announces, delivered after commit by the dispatcher (domain/outbox.py). A pending
+# row is claimed by pushing ``available_at`` past the delivery's lease, so a dispatcher that
+# dies mid-delivery leaves it to another one once the lease ends.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Uuid, primary_key=True, server_default=NEW_UUID),
+    Column("kind", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    # Enqueueing twice with the same key keeps the first message (e.g. one reminder per slot).
+    Column("dedup_key", Text, nullable=True, unique=True),
+    Column("status", Text, nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("available_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    CheckConstraint(
+        "status IN ('pending', 'delivered', 'dead')",
+        name="status",
+    ),
+)
+# What the dispatcher polls: only pending rows, by when they may next be tried.
+Index(
+    "ix_outbox_pending_available_at",
+    outbox.c.available_at,
+    postgresql_where=outbox.c.status == "pending",
+)

@@ -18,7 +18,17 @@ from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service import formats, heap, logs, metrics, problems, reference, security, signatures
+from service import (
+    formats,
+    heap,
+    logs,
+    metrics,
+    outbox_worker,
+    problems,
+    reference,
+    security,
+    signatures,
+)
 from service.admission import AdmissionControl
 from service.binding import PlannedApp
 from service.hardening import HardenedServerErrors, HardeningMiddleware
@@ -83,12 +93,17 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         await runtime.start()
+        worker = outbox_worker.for_runtime(runtime) if settings.outbox_dispatch else None
+        if worker is not None:
+            worker.start()
         # Connexion builds its middleware (the spec, the validators) before the lifespan runs.
         heap.settle()
         try:
             async with metrics.pool_sampling(runtime.database.pool):
                 yield
         finally:
+            if worker is not None:
+                await worker.stop()
             await runtime.stop()
 
     app = PlannedApp(

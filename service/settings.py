@@ -12,9 +12,11 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal, NoReturn, TypeVar
 
+from adapters.mail import SmtpConfig
 from mlclient.config import allowed_models, checked_base_url
 from mlclient.models import ModelSpec, load_models
 
@@ -89,6 +91,16 @@ class Settings:
     migrate_at_start: bool = True
     database_pooler: Literal["none", "transaction"] = "none"
     max_in_flight: int = 0
+    # Outbox and mail (docs/outbox.md).
+    smtp_url: str | None = field(default=None, repr=False)
+    mail_from: str = "MedAI <no-reply@medai.invalid>"
+    smtp_timeout: float = 30.0
+    outbox_dispatch: bool = True
+    outbox_poll_interval: float = 1.0
+    outbox_batch: int = 20
+    outbox_retry_base: float = 10.0
+    outbox_retry_cap: float = 3600.0
+    outbox_max_age: float = 3 * 24 * 3600.0
     # Multi-factor authentication (README, Decisions: "TOTP MFA").
     mfa_policy: Literal["required", "optional"] = "required"
     mfa_issuer: str = "MedAI"
@@ -173,6 +185,17 @@ class Settings:
                 "MEDAI_DATABASE_POOLER", ("none", "transaction"), "none"
             ),
             max_in_flight=reader.integer("MEDAI_MAX_IN_FLIGHT", 0, 0, 100000),
+            smtp_url=reader.optional("MEDAI_SMTP_URL"),
+            mail_from=reader.text("MEDAI_MAIL_FROM", "MedAI <no-reply@medai.invalid>"),
+            smtp_timeout=reader.number("MEDAI_SMTP_TIMEOUT", 30.0, 1.0, 300.0),
+            outbox_dispatch=reader.flag("MEDAI_OUTBOX_DISPATCH", True),
+            outbox_poll_interval=reader.number("MEDAI_OUTBOX_POLL_INTERVAL", 1.0, 0.05, 60.0),
+            outbox_batch=reader.integer("MEDAI_OUTBOX_BATCH", 20, 1, 1000),
+            outbox_retry_base=reader.number("MEDAI_OUTBOX_RETRY_BASE", 10.0, 0.01, 3600.0),
+            outbox_retry_cap=reader.number("MEDAI_OUTBOX_RETRY_CAP", 3600.0, 0.01, 86400.0),
+            outbox_max_age=reader.number(
+                "MEDAI_OUTBOX_MAX_AGE", 3 * 24 * 3600.0, 1.0, 30 * 24 * 3600.0
+            ),
             mfa_policy=reader.choice(  # type: ignore[arg-type]
                 "MEDAI_MFA_POLICY", ("required", "optional"), "required"
             ),
@@ -205,6 +228,7 @@ class Settings:
         if self.initial_admin_email and not self.initial_admin_password:
             raise ConfigError("MEDAI_ADMIN_PASSWORD is required when MEDAI_ADMIN_EMAIL is set")
         _check_ml(self.ml_service_url, self.ml_models)
+        _check_mail(self.smtp_url, self.mail_from)
         self.ml_specs()
         for origin in self.cors_origins:
             if origin == "*" or not origin.startswith(("http://", "https://")):
@@ -250,6 +274,20 @@ def _check_ml(url: str | None, models: tuple[str, ...]) -> None:
         allowed_models(models)
     except ValueError as exc:
         raise ConfigError(f"MEDAI_ML_MODELS: {exc}") from None
+
+
+def _check_mail(smtp_url: str | None, mail_from: str) -> None:
+    if smtp_url is not None:
+        try:
+            SmtpConfig.from_url(smtp_url)
+        except ValueError as exc:
+            # Never the URL itself: it may carry the SMTP password.
+            raise ConfigError(f"MEDAI_SMTP_URL {exc}") from None
+    if "@" not in parseaddr(mail_from)[1]:
+        raise ConfigError(
+            f"MEDAI_MAIL_FROM must be an address like 'MedAI <no-reply@clinic.example>', "
+            f"got {mail_from!r}"
+        )
 
 
 def _check_secret(secret: str) -> None:

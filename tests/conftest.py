@@ -28,6 +28,7 @@ from persistence.schema import metadata
 from service import embedded_db, migrate
 from service.app import create_app
 from service.settings import Settings
+from tests.mail_receiver import MailReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 # One database per test process: several runs (developers, CI) may share the embedded server.
@@ -191,3 +192,21 @@ def assert_problem(reply: httpx.Response, status: int) -> dict[str, Any]:
     assert body["status"] == status
     assert body["title"]
     return body
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[MailReceiver]:
+    """A real SMTP server on loopback for the session (tests/mail_receiver.py)."""
+    receiver = MailReceiver()
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def smtp_receiver(smtp_server: MailReceiver) -> MailReceiver:
+    """The session's SMTP server, emptied and accepting every recipient, up for this test."""
+    smtp_server.stop()
+    smtp_server.clear()
+    smtp_server.start()
+    return smtp_server
