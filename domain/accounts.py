@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from domain.auth import KeyState
 
 VERIFY_EMAIL = "verify-email"
-RESET_PASSWORD = "reset-password"
+RESET_PASSWORD = "reset-password"  # noqa: S105 - a purpose name, not a secret
 BAD_LINK = "The link is invalid, expired or already used."
 ALREADY_VERIFIED = "This email address is already verified."
 RESEND_THROTTLED = "Too many verification emails; try again later."
@@ -83,9 +83,7 @@ class AccountUsers(Protocol):
 
 
 class Counters(Protocol):
-    async def count_failure(
-        self, keys: list[str], window_seconds: int
-    ) -> dict[str, KeyState]: ...
+    async def count_failure(self, keys: list[str], window_seconds: int) -> dict[str, KeyState]: ...
 
 
 class Sessions(Protocol):
@@ -267,7 +265,9 @@ class Accounts:
         if user is None or not user.active or user.session_version != spent.session_version:
             raise InvalidRequest(BAD_LINK)
         uow.audit.identify(user.id, user.role.value)
-        updated = await uow.users.set_password(user.id, await self.passwords.hash_password(password))
+        updated = await uow.users.set_password(
+            user.id, await self.passwords.hash_password(password)
+        )
         assert updated is not None
         await uow.refresh_tokens.revoke_all_for_user(user.id)
         # The link reached the account's mailbox: the address is proven.

@@ -16,6 +16,13 @@ from __future__ import annotations
 from typing import Literal, NotRequired, TypeAlias, TypedDict
 
 
+class AccountToken(TypedDict):
+    token: str
+    """
+    The code from the mail.
+    """
+
+
 class Appointment(TypedDict):
     id: str
     patient_id: str
@@ -450,6 +457,18 @@ class PasswordGrant(TypedDict):
     """
 
 
+class PasswordReset(TypedDict):
+    token: str
+    """
+    The code from the reset mail.
+    """
+    password: Password
+
+
+class PasswordResetRequest(TypedDict):
+    email: str
+
+
 PatientId: TypeAlias = str
 
 
@@ -517,6 +536,21 @@ class ContentTooLargeProblem(Problem):
     """
     A URI reference identifying the problem type.
     """
+
+
+class EmailNotVerifiedProblem(Problem):
+    """
+    The caller's email address is not verified yet, and booking needs it: confirm it with
+    the code of the verification mail (`POST /auth/email-verification`), or ask for another
+    (`POST /auth/email-verification/resend`).
+
+    """
+
+    type: Literal["/docs/problems/email-not-verified"]
+    """
+    A URI reference identifying the problem type.
+    """
+    email_verified: Literal[False]
 
 
 class FieldsRefusedProblem(Problem):
@@ -922,8 +956,9 @@ class UpstreamTimeoutProblem(Problem):
 
 class User(TypedDict):
     """
-    A user profile. `email`, `active`, `created_at` and `updated_at` are present only for
-    the user themself and for admins (the full profile); others get the public profile.
+    A user profile. `email`, `email_verified`, `active`, `created_at` and `updated_at` are
+    present only for the user themself and for admins (the full profile); others get the
+    public profile.
 
     """
 
@@ -935,6 +970,12 @@ class User(TypedDict):
     active: NotRequired[bool]
     """
     Deactivated users cannot sign in.
+    """
+    email_verified: NotRequired[bool]
+    """
+    Whether the address was confirmed by the code mailed to it; a patient cannot book
+    until it is.
+
     """
     created_at: NotRequired[str]
     updated_at: NotRequired[str]
@@ -958,9 +999,15 @@ class UserUpdate(TypedDict):
     full_name: NotRequired[FullName]
     specialty: NotRequired[Specialty | None]
     password: NotRequired[Password]
+    email: NotRequired[Email]
+    """
+    The user's own new address (with `current_password`): it is unverified until the
+    code mailed to it is confirmed, and the old address is told of the change.
+
+    """
     current_password: NotRequired[str]
     """
-    Required with `password`.
+    Required with `password` and with `email`.
     """
     role: NotRequired[Role]
     active: NotRequired[bool]

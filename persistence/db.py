@@ -28,6 +28,7 @@ from domain.errors import DomainError, InvalidRequest
 from persistence.sql import Sql
 
 if TYPE_CHECKING:
+    from persistence.account_tokens import AccountTokenRepository
     from persistence.appointments import AppointmentRepository
     from persistence.audit import AuditRepository
     from persistence.idempotency import IdempotencyRepository
@@ -406,6 +407,12 @@ class UnitOfWork:
         from persistence.login_throttle import LoginThrottleRepository
 
         return LoginThrottleRepository(self)
+
+    @cached_property
+    def account_tokens(self) -> AccountTokenRepository:
+        from persistence.account_tokens import AccountTokenRepository
+
+        return AccountTokenRepository(self)
 
     @cached_property
     def mfa(self) -> MfaRepository:

@@ -59,6 +59,9 @@ users = Table(
     Column("session_version", Integer, nullable=False, server_default=text("0")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    # When the address was confirmed by the code mailed to it; NULL: not (yet). A sign-up, or a
+    # change of email, starts unverified.
+    Column("email_verified_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("role IN ('patient', 'doctor', 'admin')", name="role"),
     CheckConstraint("email = lower(email)", name="email_lower"),
 )
@@ -180,6 +183,24 @@ mfa_totp = Table(
     Column("last_step", BigInteger, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
 )
+
+# Single-use tokens mailed to a user (email verification, password reset), as SHA-256. A reset
+# is bound to the session version it was issued under; a verification to the address it was
+# sent to.
+account_tokens = Table(
+    "account_tokens",
+    metadata,
+    Column("token_hash", LargeBinary, primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("email", Text, nullable=False),
+    Column("session_version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("purpose IN ('verify-email', 'reset-password')", name="purpose"),
+)
+Index("ix_account_tokens_user_id_purpose", account_tokens.c.user_id, account_tokens.c.purpose)
 
 # Single-use recovery codes, as SHA-256 (random codes of 60 bits: no slow hash needed).
 mfa_recovery_codes = Table(

@@ -156,13 +156,17 @@ def make_user(client: httpx.AsyncClient, database_url: str) -> MakeUser:
         specialty: str | None = None,
         active: bool = True,
         login: bool = True,
+        verified: bool = True,
     ) -> Account:
         role = Role(role)
         email = f"{role.value}-{uuid.uuid4().hex[:10]}@example.org"
         async with await psycopg.AsyncConnection.connect(database_url) as conn:
             cur = await conn.execute(
-                "INSERT INTO users (email, password_hash, full_name, role, specialty, active) "
-                "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                # Verified unless asked otherwise: as if the verification mail was answered
+                # (sign-ups through the API start unverified; tests/test_accounts.py).
+                "INSERT INTO users "
+                "(email, password_hash, full_name, role, specialty, active, email_verified_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, CASE WHEN %s THEN now() END) RETURNING id",
                 (
                     email,
                     _HASH,
@@ -170,6 +174,7 @@ def make_user(client: httpx.AsyncClient, database_url: str) -> MakeUser:
                     role.value,
                     specialty if specialty or role is not Role.DOCTOR else "General practice",
                     active,
+                    verified,
                 ),
             )
             row = await cur.fetchone()

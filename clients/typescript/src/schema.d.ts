@@ -154,6 +154,99 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/email-verification": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm an email address with the code from its verification mail
+         * @description Sign-up, and a change of email, send a verification mail with a single-use code (and a
+         *     link, where the web app's address is configured), valid 24 hours; only the latest one
+         *     sent works. Until the address is verified the account can sign in but a patient cannot
+         *     book (403 `email-not-verified`). A code that is unknown, expired, already used or for an
+         *     address the account no longer has: 400.
+         */
+        post: operations["verifyEmail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/email-verification/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send the verification mail again
+         * @description A new verification mail to the caller's address (earlier codes stop working). At most 3
+         *     a window (429 with `Retry-After`); 409 if the address is already verified.
+         */
+        post: operations["resendVerification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for a password reset mail
+         * @description If the address belongs to an active account, a mail with a single-use reset code (and a
+         *     link, where the web app's address is configured) valid 30 minutes is sent to it. The
+         *     answer is the same 202 whether or not it does, so the endpoint tells nobody which
+         *     addresses have accounts. At most 3 requests a window per address asked about and 20 per
+         *     client address (429 with `Retry-After`, for known and unknown addresses alike).
+         */
+        post: operations["requestPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/password-reset/confirmation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Choose a new password with the code from a reset mail
+         * @description Sets the new password (8 characters to 72 bytes, not a common breached one), signs the
+         *     account out everywhere (every access and refresh token stops working) and tells the
+         *     user by email. The code works once, within 30 minutes, and only while the account's
+         *     password, role and active flag are as they were when it was sent; otherwise 400. A
+         *     password the policy refuses is a 400 that leaves the code usable.
+         */
+        post: operations["resetPassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/users/me": {
         parameters: {
             query?: never;
@@ -220,8 +313,10 @@ export interface paths {
         /**
          * Change a profile or an account
          * @description Only the fields present are changed.
-         *     - Users change their own `full_name`, and `password` together with `current_password`;
-         *       doctors also their `specialty`.
+         *     - Users change their own `full_name`, and `password` or `email` together with
+         *       `current_password`; doctors also their `specialty`. A new email is unverified until
+         *       the code mailed to it is confirmed (`POST /auth/email-verification`), and the old
+         *       address is told of the change.
          *     - Admins change other users' `full_name`, `specialty`, `role` and `active`
          *       (appoint doctors and admins, deactivate accounts). Nobody changes their own role or
          *       active flag.
@@ -974,6 +1069,25 @@ export interface components {
             expires_in: number;
         };
         /**
+         * email-not-verified
+         * @description The caller's email address is not verified yet, and booking needs it: confirm it with
+         *     the code of the verification mail (`POST /auth/email-verification`), or ask for another
+         *     (`POST /auth/email-verification/resend`).
+         * @example {
+         *       "type": "/docs/problems/email-not-verified",
+         *       "title": "Forbidden",
+         *       "status": 403,
+         *       "detail": "Confirm your email address before booking: open the link in the verification mail (POST /auth/email-verification/resend sends another).",
+         *       "email_verified": false
+         *     }
+         */
+        EmailNotVerifiedProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/email-not-verified";
+            /** @enum {boolean} */
+            email_verified: false;
+        };
+        /**
          * internal-error
          * @description The server hit an unexpected condition (a bug); it is logged with the request id.
          *     Nothing about it is sent.
@@ -1251,6 +1365,41 @@ export interface components {
             recovery_codes?: components["schemas"]["RecoveryCodeList"];
         };
         /**
+         * @example {
+         *       "token": "hT3kq0WbJx9cV2mZ7pL4sR8dN1fY6aE5uG0iK3oQwXs"
+         *     }
+         */
+        AccountToken: {
+            /**
+             * @description The code from the mail.
+             * @example hT3kq0WbJx9cV2mZ7pL4sR8dN1fY6aE5uG0iK3oQwXs
+             */
+            token: string;
+        };
+        /**
+         * @example {
+         *       "email": "anna.petrova@example.org"
+         *     }
+         */
+        PasswordResetRequest: {
+            /** @example anna.petrova@example.org */
+            email: string;
+        };
+        /**
+         * @example {
+         *       "token": "hT3kq0WbJx9cV2mZ7pL4sR8dN1fY6aE5uG0iK3oQwXs",
+         *       "password": "a new long passphrase"
+         *     }
+         */
+        PasswordReset: {
+            /**
+             * @description The code from the reset mail.
+             * @example hT3kq0WbJx9cV2mZ7pL4sR8dN1fY6aE5uG0iK3oQwXs
+             */
+            token: string;
+            password: components["schemas"]["Password"];
+        };
+        /**
          * @description An OAuth 2.0 style token response (RFC 6749 §5.1).
          * @example {
          *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.e30.c2lnbmF0dXJl",
@@ -1287,8 +1436,9 @@ export interface components {
             refresh_expires_in: number;
         };
         /**
-         * @description A user profile. `email`, `active`, `created_at` and `updated_at` are present only for
-         *     the user themself and for admins (the full profile); others get the public profile.
+         * @description A user profile. `email`, `email_verified`, `active`, `created_at` and `updated_at` are
+         *     present only for the user themself and for admins (the full profile); others get the
+         *     public profile.
          * @example {
          *       "id": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
          *       "email": "anna.petrova@example.org",
@@ -1296,6 +1446,7 @@ export interface components {
          *       "role": "patient",
          *       "specialty": null,
          *       "active": true,
+         *       "email_verified": true,
          *       "created_at": "2026-11-20T09:30:00Z",
          *       "updated_at": "2026-11-20T09:30:00Z"
          *     }
@@ -1312,6 +1463,11 @@ export interface components {
             specialty: components["schemas"]["Specialty"];
             /** @description Deactivated users cannot sign in. */
             active?: boolean;
+            /**
+             * @description Whether the address was confirmed by the code mailed to it; a patient cannot book
+             *     until it is.
+             */
+            email_verified?: boolean;
             /**
              * Format: date-time
              * @example 2026-11-20T09:30:00Z
@@ -1334,8 +1490,13 @@ export interface components {
             specialty?: components["schemas"]["Specialty"];
             password?: components["schemas"]["Password"];
             /**
+             * @description The user's own new address (with `current_password`): it is unverified until the
+             *     code mailed to it is confirmed, and the old address is told of the change.
+             */
+            email?: components["schemas"]["Email"];
+            /**
              * Format: password
-             * @description Required with `password`.
+             * @description Required with `password` and with `email`.
              */
             current_password?: string;
             role?: components["schemas"]["Role"];
@@ -2050,6 +2211,27 @@ export interface components {
                 "application/problem+json": components["schemas"]["UnauthenticatedProblem"] | components["schemas"]["MfaRequiredProblem"];
             };
         };
+        /**
+         * @description The caller's role may not book this (a patient for someone else, a doctor with another
+         *     doctor), or a patient whose email address is not verified yet (`email-not-verified`).
+         */
+        BookingForbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/docs/problems/email-not-verified",
+                 *       "title": "Forbidden",
+                 *       "status": 403,
+                 *       "detail": "Confirm your email address before booking: open the link in the verification mail (POST /auth/email-verification/resend sends another).",
+                 *       "email_verified": false
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["ForbiddenProblem"] | components["schemas"]["EmailNotVerifiedProblem"];
+            };
+        };
         /** @description Signed in, but the caller's role may not do this. */
         Forbidden: {
             headers: {
@@ -2436,6 +2618,7 @@ export type ModelInputRefusedProblem = components['schemas']['ModelInputRefusedP
 export type PreconditionRequiredProblem = components['schemas']['PreconditionRequiredProblem'];
 export type TooManyRequestsProblem = components['schemas']['TooManyRequestsProblem'];
 export type MfaRequiredProblem = components['schemas']['MfaRequiredProblem'];
+export type EmailNotVerifiedProblem = components['schemas']['EmailNotVerifiedProblem'];
 export type InternalErrorProblem = components['schemas']['InternalErrorProblem'];
 export type UpstreamFailedProblem = components['schemas']['UpstreamFailedProblem'];
 export type UnavailableProblem = components['schemas']['UnavailableProblem'];
@@ -2460,6 +2643,9 @@ export type MfaEnrolment = components['schemas']['MfaEnrolment'];
 export type RecoveryCodeList = components['schemas']['RecoveryCodeList'];
 export type RecoveryCodes = components['schemas']['RecoveryCodes'];
 export type MfaTokenPair = components['schemas']['MfaTokenPair'];
+export type AccountToken = components['schemas']['AccountToken'];
+export type PasswordResetRequest = components['schemas']['PasswordResetRequest'];
+export type PasswordReset = components['schemas']['PasswordReset'];
 export type TokenPair = components['schemas']['TokenPair'];
 export type User = components['schemas']['User'];
 export type UserUpdate = components['schemas']['UserUpdate'];
@@ -2491,6 +2677,7 @@ export type ResponseNotChangeable = components['responses']['NotChangeable'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseUnauthorized = components['responses']['Unauthorized'];
 export type ResponseSignInUnauthorized = components['responses']['SignInUnauthorized'];
+export type ResponseBookingForbidden = components['responses']['BookingForbidden'];
 export type ResponseForbidden = components['responses']['Forbidden'];
 export type ResponseNotFound = components['responses']['NotFound'];
 export type ResponseConflict = components['responses']['Conflict'];
@@ -2708,6 +2895,116 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    verifyEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AccountToken"];
+            };
+        };
+        responses: {
+            /** @description The address is verified. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    resendVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The mail is on its way. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    requestPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetRequest"];
+            };
+        };
+        responses: {
+            /** @description If the address has an account, the mail is on its way. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    resetPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordReset"];
+            };
+        };
+        responses: {
+            /** @description The password is changed; sign in with it. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalError"];
@@ -3016,7 +3313,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["BookingForbidden"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["SlotConflict"];
             413: components["responses"]["ContentTooLarge"];
