@@ -35,6 +35,11 @@ class LiveService:
     process: subprocess.Popen[bytes]
     log_path: Path
 
+    @property
+    def mailbox(self) -> Path:
+        """Where the service's outbox writes mail with no SMTP server configured."""
+        return self.log_path.parent / "mail"
+
     def log_tail(self, size: int = 6000) -> str:
         return self.log_path.read_text(errors="replace")[-size:]
 

@@ -79,7 +79,7 @@ def gate(scratch_database: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "MEDAI_SIGN_UPS_PER_ADDRESS": "100000",
     }
     with live.serve(tmp_path_factory.mktemp("contract-service"), env) as service:
-        everyone = people.enrol(service.base_url, admin)
+        everyone = people.enrol(service.base_url, admin, service.mailbox)
         people.write_auth_document(everyone, TEST_DATA / "users.json")
         yield Gate(service, {person.name: person for person in everyone})
 
