@@ -85,6 +85,8 @@ class Runtime:
             passwords=auth,
             app_url=settings.app_url,
             window_seconds=settings.login_throttle_window,
+            resets_per_account=settings.password_resets_per_account,
+            resets_per_address=settings.password_resets_per_address,
         )
         database = Database(
             database_url,

@@ -106,6 +106,8 @@ class Settings:
     mfa_issuer: str = "MedAI"
     # The web app's address, for links in account mails (README, Decisions: "Accounts").
     app_url: str | None = None
+    password_resets_per_account: int = 3
+    password_resets_per_address: int = 20
 
     @property
     def production(self) -> bool:
@@ -201,6 +203,12 @@ class Settings:
             ),
             mfa_issuer=reader.text("MEDAI_MFA_ISSUER", "MedAI"),
             app_url=reader.optional("MEDAI_APP_URL"),
+            password_resets_per_account=reader.integer(
+                "MEDAI_PASSWORD_RESETS_PER_ACCOUNT", 3, 1, 1000
+            ),
+            password_resets_per_address=reader.integer(
+                "MEDAI_PASSWORD_RESETS_PER_ADDRESS", 20, 1, 100000
+            ),
         )
         settings.check()
         return settings

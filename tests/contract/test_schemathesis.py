@@ -77,6 +77,9 @@ def gate(scratch_database: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         # all, and the stateful phase never gets the 201 the link to the record starts from.
         "MEDAI_INFERENCE_RATE_PER_MINUTE": "100000",
         "MEDAI_SIGN_UPS_PER_ADDRESS": "100000",
+        # Likewise password reset requests (all from 127.0.0.1); their limits have own tests.
+        "MEDAI_PASSWORD_RESETS_PER_ACCOUNT": "1000",
+        "MEDAI_PASSWORD_RESETS_PER_ADDRESS": "100000",
     }
     with live.serve(tmp_path_factory.mktemp("contract-service"), env) as service:
         everyone = people.enrol(service.base_url, admin, service.mailbox)
