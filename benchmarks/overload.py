@@ -232,8 +232,10 @@ def add_doctor(url: str) -> str:
 
     with psycopg.connect(url) as conn:
         row = conn.execute(
-            "INSERT INTO users (email, password_hash, full_name, role, specialty) "
-            "VALUES ('overload-doctor@example.org', %s, 'Doctor', 'doctor', 'GP') RETURNING id",
+            "INSERT INTO users "
+            "(email, password_hash, full_name, role, specialty, email_verified_at) "
+            "VALUES ('overload-doctor@example.org', %s, 'Doctor', 'doctor', 'GP', now()) "
+            "RETURNING id",
             (bcrypt.hashpw(b"unused password", bcrypt.gensalt(4)).decode(),),
         ).fetchone()
     assert row is not None

@@ -128,8 +128,9 @@ def pair(bouncer: pgbouncer.PgBouncer, direct_url: str) -> Iterator[tuple[Served
 def add_doctor(direct_url: str) -> str:
     with psycopg.connect(direct_url) as conn:
         row = conn.execute(
-            "INSERT INTO users (email, password_hash, full_name, role, specialty) "
-            "VALUES (%s, %s, 'Pooled Doctor', 'doctor', 'GP') RETURNING id",
+            "INSERT INTO users "
+            "(email, password_hash, full_name, role, specialty, email_verified_at) "
+            "VALUES (%s, %s, 'Pooled Doctor', 'doctor', 'GP', now()) RETURNING id",
             (f"doctor-{uuid.uuid4().hex[:10]}@example.org", _HASH),
         ).fetchone()
     assert row is not None
