@@ -27,10 +27,13 @@ from uuid import UUID
 import jwt
 
 from domain.credentials import REFRESH_TOKEN_PREFIX, AccessClaims, ExpiredToken, InvalidToken
+from domain.mfa import ChallengeClaims, ChallengeKind
 from domain.model import Role
 
 ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a type name, not a secret
+# The second sign-in step's challenge: its own type, so it never passes as an access token.
+CHALLENGE_TOKEN_TYPE = "mfa-challenge+jwt"  # noqa: S105 - a type name, not a secret
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
 _ROTATION_LABEL = b"medai refresh-token rotation v1"
 
@@ -51,6 +54,7 @@ class TokenService:
         role: Role,
         session_version: int,
         session_id: UUID,
+        amr: tuple[str, ...] = ("pwd",),
         *,
         issued_at: int | None = None,
         jti: str | None = None,
@@ -69,6 +73,8 @@ class TokenService:
             "role": role.value,
             "ver": session_version,
             "sid": str(session_id),
+            # RFC 8176 authentication methods of the sign-in: ["pwd"] or ["pwd", "otp"].
+            "amr": list(amr),
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM, headers={"typ": "at+jwt"})
 
@@ -80,6 +86,50 @@ class TokenService:
         successor = REFRESH_TOKEN_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
         jti = hmac.new(self._rotation_key, b"jti " + digest, hashlib.sha256).hexdigest()[:32]
         return successor, jti
+
+    def issue_challenge(
+        self, user_id: UUID, session_version: int, kind: ChallengeKind, ttl_seconds: int
+    ) -> str:
+        """The token the password step answers when a second factor is needed."""
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": str(user_id),
+            "iat": now,
+            "exp": now + ttl_seconds,
+            "jti": uuid.uuid4().hex,
+            "ver": session_version,
+            "mfa": kind.value,
+        }
+        return jwt.encode(
+            claims, self._secret, algorithm=ALGORITHM, headers={"typ": CHALLENGE_TOKEN_TYPE}
+        )
+
+    def decode_challenge(self, token: str) -> ChallengeClaims | None:
+        try:
+            decoded: dict[str, Any] = jwt.decode_complete(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": REQUIRED_CLAIMS},
+                leeway=5,
+            )
+        except jwt.PyJWTError:
+            return None
+        if decoded["header"].get("typ") != CHALLENGE_TOKEN_TYPE:
+            return None
+        payload = decoded["payload"]
+        try:
+            return ChallengeClaims(
+                user_id=UUID(payload["sub"]),
+                session_version=int(payload["ver"]),
+                kind=ChallengeKind(payload["mfa"]),
+            )
+        except (KeyError, ValueError, TypeError):
+            return None
 
     def decode_access(self, token: str) -> AccessClaims:
         try:

@@ -13,13 +13,15 @@
 -- of them with changing doctors. Neither exclusion constraint can fire, by construction.
 -- Ids are md5-derived so that a run can name users without looking them up.
 
-INSERT INTO users (id, email, password_hash, full_name, role, specialty)
+-- Every address verified (as if the verification mail was answered): patients book.
+INSERT INTO users (id, email, password_hash, full_name, role, specialty, email_verified_at)
 SELECT md5('doctor-' || n)::uuid,
        'doctor' || n || '@bench.medai.test',
        current_setting('bench.password_hash'),
        'Doctor ' || n,
        'doctor',
-       (ARRAY['cardiology', 'oncology', 'radiology', 'general practice'])[1 + n % 4]
+       (ARRAY['cardiology', 'oncology', 'radiology', 'general practice'])[1 + n % 4],
+       now()
 FROM generate_series(0, current_setting('bench.doctors')::int - 1) AS n;
 
 -- Every doctor works around the clock, two years ahead, no notice (domain.scheduling): the
@@ -27,17 +29,18 @@ FROM generate_series(0, current_setting('bench.doctors')::int - 1) AS n;
 INSERT INTO doctor_availability (doctor_id, time_zone, schedule)
 SELECT id, 'UTC', '{"weekly_hours": [{"day": "monday", "start": "00:00", "end": "24:00"}, {"day": "tuesday", "start": "00:00", "end": "24:00"}, {"day": "wednesday", "start": "00:00", "end": "24:00"}, {"day": "thursday", "start": "00:00", "end": "24:00"}, {"day": "friday", "start": "00:00", "end": "24:00"}, {"day": "saturday", "start": "00:00", "end": "24:00"}, {"day": "sunday", "start": "00:00", "end": "24:00"}], "days_off": [], "time_off": [], "appointment_minutes": [30], "buffer_minutes": 0, "minimum_notice_minutes": 0, "horizon_days": 730}'::jsonb FROM users WHERE role = 'doctor';
 
-INSERT INTO users (id, email, password_hash, full_name, role)
+INSERT INTO users (id, email, password_hash, full_name, role, email_verified_at)
 SELECT md5('patient-' || n)::uuid,
        'patient' || n || '@bench.medai.test',
        current_setting('bench.password_hash'),
        'Patient ' || n,
-       'patient'
+       'patient',
+       now()
 FROM generate_series(0, current_setting('bench.patients')::int - 1) AS n;
 
-INSERT INTO users (id, email, password_hash, full_name, role)
+INSERT INTO users (id, email, password_hash, full_name, role, email_verified_at)
 VALUES (md5('admin-0')::uuid, 'admin0@bench.medai.test',
-        current_setting('bench.password_hash'), 'Admin 0', 'admin');
+        current_setting('bench.password_hash'), 'Admin 0', 'admin', now());
 
 WITH shape AS (
     SELECT current_setting('bench.doctors')::int AS doctors,

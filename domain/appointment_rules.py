@@ -94,11 +94,21 @@ def can_see(caller: Caller, parties: Parties) -> bool:
     return parties.patient_id == caller.id
 
 
+UNVERIFIED = (
+    "Confirm your email address before booking: open the link in the verification mail "
+    "(POST /auth/email-verification/resend sends another)."
+)
+
+
 def booking_parties(
     caller: Caller, patient_id: UUID | None, doctor_id: UUID | None
 ) -> tuple[UUID, UUID]:
     """Who the appointment is for: patients book for themselves, doctors with themselves."""
     if caller.role is Role.PATIENT:
+        if not caller.email_verified:
+            # Sign-up proves nothing about the address until its mail is answered (README,
+            # Decisions: "Email verification").
+            raise Forbidden(UNVERIFIED, email_verified=False)
         if patient_id not in (None, caller.id):
             raise Forbidden("Patients book appointments for themselves only.")
         if doctor_id is None:

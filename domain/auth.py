@@ -8,6 +8,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 from uuid import UUID
 
+from domain.accounts import Accounts
 from domain.credentials import (
     AccessTokens,
     PasswordHashing,
@@ -16,6 +17,7 @@ from domain.credentials import (
     new_refresh_token,
 )
 from domain.errors import Conflict, Forbidden, TooManyRequests, Unauthenticated
+from domain.mfa import AMR_PASSWORD, AMR_PASSWORD_AND_OTP, MfaService
 from domain.model import Role, TokenPair, User
 from domain.ports import EmailTaken, KeyState, Transactions, UnitOfWork
 
@@ -143,9 +145,16 @@ class AuthService:
     throttle: LoginThrottle = LoginThrottle()
     reuse_grace_seconds: int = REFRESH_REUSE_GRACE_SECONDS
     min_password_length: int = 8
+    # None: no second factor anywhere (unit tests of the password rules).
+    mfa: MfaService | None = None
+    # Email verification and password reset; None: no mail is sent (unit tests).
+    accounts: Accounts | None = None
 
     def check_password(self, password: str) -> None:
         check_policy(password, self.min_password_length)
+
+    async def hash_password(self, password: str) -> str:
+        return await self.hasher.hash(password)
 
     async def admit_sign_up(self, tx: Transactions, address: str | None) -> None:
         """Count a sign-up attempt from ``address`` (each costs a bcrypt hash), committed
@@ -183,6 +192,9 @@ class AuthService:
                 raise email_taken() from None
             uow.audit.identify(user.id, user.role.value)
             uow.audit.concerns(user.id)
+            if self.accounts is not None:
+                # Written with the account: the mail goes out once the sign-up has committed.
+                await self.accounts.send_verification(uow, user, user.email)
             await uow.commit()
             return user
 
@@ -219,12 +231,45 @@ class AuthService:
                 raise Unauthenticated(BAD_CREDENTIALS)
             await uow.login_throttle.forget([key for key in (keys.account, keys.pair) if key])
             uow.audit.identify(user.id, user.role.value)
+            challenge = await self.mfa.challenge_for(uow, user) if self.mfa else None
+            if challenge is not None:
+                # The password was right (its counters are cleared); no token before the
+                # second step.
+                uow.audit.fail(401, f"password accepted; second factor required ({challenge.kind})")
+                await uow.commit()
+                raise challenge
             session_id, expires_at = await uow.refresh_tokens.start_session(
                 user.id, self.refresh_ttl
             )
-            pair = await self._issue(uow, user, session_id, expires_at)
+            pair = await self._issue(uow, user, session_id, expires_at, AMR_PASSWORD)
             await uow.commit()
             return pair
+
+    async def login_second_step(
+        self,
+        tx: Transactions,
+        *,
+        challenge_token: str,
+        code: str | None,
+        recovery_code: str | None,
+        address: str | None = None,
+    ) -> tuple[TokenPair, list[str] | None]:
+        """The second sign-in step: the challenge of the password step and a TOTP code (or a
+        recovery code). For an enrolment challenge the code confirms the new authenticator,
+        and its recovery codes come back with the tokens, this once."""
+        assert self.mfa is not None
+        async with tx.unit_of_work() as uow:
+            uow.audit.record("auth.login.mfa", "account")
+            user, kind = await self.mfa.challenged_user(uow, challenge_token)
+            recovery_codes = await self.mfa.second_factor(
+                uow, user, kind, code, recovery_code, address
+            )
+            session_id, expires_at = await uow.refresh_tokens.start_session(
+                user.id, self.refresh_ttl, AMR_PASSWORD_AND_OTP
+            )
+            pair = await self._issue(uow, user, session_id, expires_at, AMR_PASSWORD_AND_OTP)
+            await uow.commit()
+            return pair, recovery_codes
 
     async def refresh(self, tx: Transactions, *, refresh_token: str) -> TokenPair:
         async with tx.unit_of_work() as uow:
@@ -261,11 +306,13 @@ class AuthService:
             await uow.refresh_tokens.mark_spent(stored.id)
             # Issued at the database's time of this exchange (the token's spent_at), so that a
             # repeat within the grace can sign the same access token.
+            amr = await uow.refresh_tokens.session_amr(stored.family_id)
             pair = await self._issue(
                 uow,
                 user,
                 stored.family_id,
                 stored.family_expires_at,
+                amr,
                 refresh_token=successor,
                 issued_at=int(stored.now.timestamp()),
                 jti=jti,
@@ -299,6 +346,7 @@ class AuthService:
             user.role,
             user.session_version,
             family_id,
+            await uow.refresh_tokens.session_amr(family_id),
             # The first exchange was issued at its spent_at: see refresh().
             issued_at=int(spent_at.timestamp()),
             jti=jti,
@@ -333,6 +381,7 @@ class AuthService:
         user: User,
         family_id: UUID,
         family_expires_at: datetime,
+        amr: tuple[str, ...],
         *,
         refresh_token: str | None = None,
         issued_at: int | None = None,
@@ -348,7 +397,13 @@ class AuthService:
         )
         return TokenPair(
             access_token=self.tokens.issue_access(
-                user.id, user.role, user.session_version, family_id, issued_at=issued_at, jti=jti
+                user.id,
+                user.role,
+                user.session_version,
+                family_id,
+                amr,
+                issued_at=issued_at,
+                jti=jti,
             ),
             refresh_token=refresh_token,
             expires_in=self.tokens.ttl_seconds,

@@ -23,6 +23,7 @@ from typing import Protocol
 from uuid import UUID
 
 from domain.errors import InvalidRequest
+from domain.mfa import ChallengeClaims, ChallengeKind
 from domain.model import Role
 
 MIN_LENGTH = 8
@@ -95,6 +96,7 @@ class AccessTokens(Protocol):
         role: Role,
         session_version: int,
         session_id: UUID,
+        amr: tuple[str, ...] = ("pwd",),
         *,
         issued_at: int | None = None,
         jti: str | None = None,
@@ -106,6 +108,16 @@ class AccessTokens(Protocol):
     def successor(self, refresh_token: str) -> tuple[str, str]:
         """The refresh token that replaces ``refresh_token`` on rotation and the ``jti`` of the
         access token issued with it, derived so that a repeated refresh gets the same pair."""
+        ...
+
+    def issue_challenge(
+        self, user_id: UUID, session_version: int, kind: ChallengeKind, ttl_seconds: int
+    ) -> str:
+        """The token the password step answers when a second factor is needed."""
+        ...
+
+    def decode_challenge(self, token: str) -> ChallengeClaims | None:
+        """The claims of a valid, unexpired challenge this service issued; None otherwise."""
         ...
 
     def decode_access(self, token: str) -> AccessClaims:

@@ -33,6 +33,8 @@ class Caller:
 
     id: UUID
     role: Role
+    # Read with the session on every request; a patient cannot book until it is true.
+    email_verified: bool = True
 
     @property
     def is_admin(self) -> bool:
@@ -40,7 +42,11 @@ class Caller:
 
     @classmethod
     def from_token_info(cls, token_info: dict[str, Any]) -> Caller:
-        return cls(id=UUID(token_info["sub"]), role=Role(token_info["role"]))
+        return cls(
+            id=UUID(token_info["sub"]),
+            role=Role(token_info["role"]),
+            email_verified=bool(token_info.get("email_verified", True)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +60,7 @@ class User:
     session_version: int
     created_at: datetime
     updated_at: datetime
+    email_verified: bool = True
 
     def to_json(self) -> dict[str, Any]:
         """The full profile: for the user themself and for admins."""
@@ -64,6 +71,7 @@ class User:
             "role": self.role.value,
             "specialty": self.specialty,
             "active": self.active,
+            "email_verified": self.email_verified,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }

@@ -18,12 +18,14 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 from uuid import UUID
 
+from domain.accounts import AccountTokenStore
 from domain.audit import AuditEvent, AuditTrail, RequestContext
 from domain.availability import AvailabilityStore
 
 # Raised by the store; defined with the errors, named here for the implementations.
 from domain.errors import Contention as Contention
 from domain.errors import DatabaseUnavailable as DatabaseUnavailable
+from domain.mfa import MfaStore
 from domain.model import Role, User
 from domain.outbox import Outbox
 from domain.queries import AppointmentQuery, AuditQuery, RecordQuery
@@ -88,6 +90,7 @@ class UserRepository(Protocol):
         full_name: str,
         role: Role,
         specialty: str | None = None,
+        email_verified: bool = False,
     ) -> User:
         """``EmailTaken`` if another account has ``email``."""
         ...
@@ -100,12 +103,16 @@ class UserRepository(Protocol):
         self, *, role: Role | None, query: str | None, limit: int, offset: int, active_only: bool
     ) -> tuple[list[User], int]: ...
     async def count_admins(self) -> int: ...
+    async def mark_email_verified(self, user_id: UUID, email: str) -> bool: ...
+    async def email_verified(self, user_id: UUID) -> bool: ...
+    async def set_password(self, user_id: UUID, password_hash: str) -> User | None: ...
 
 
 class RefreshTokenRepository(Protocol):
     async def start_session(
-        self, user_id: UUID, lifetime_seconds: int
+        self, user_id: UUID, lifetime_seconds: int, amr: Sequence[str] = ("pwd",)
     ) -> tuple[UUID, datetime]: ...
+    async def session_amr(self, family_id: UUID) -> tuple[str, ...]: ...
     async def add(
         self,
         *,
@@ -253,6 +260,10 @@ class UnitOfWork(Protocol):
     def outbox(self) -> Outbox: ...
     @property
     def webhooks(self) -> WebhookEndpoints: ...
+    @property
+    def mfa(self) -> MfaStore: ...
+    @property
+    def account_tokens(self) -> AccountTokenStore: ...
 
     async def commit(self) -> None: ...
     async def rollback(self) -> None:

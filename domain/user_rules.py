@@ -9,7 +9,7 @@ from uuid import UUID
 from domain.errors import Forbidden, InvalidRequest
 from domain.model import Caller, Role, User
 
-SELF_EDITABLE = frozenset({"full_name", "password"})
+SELF_EDITABLE = frozenset({"full_name", "password", "email"})
 DOCTOR_SELF_EDITABLE = SELF_EDITABLE | {"specialty"}
 ADMIN_EDITABLE = frozenset({"full_name", "specialty", "role", "active"})
 
@@ -53,6 +53,8 @@ def check_update(caller: Caller, target: User, changes: Mapping[str, Any]) -> No
         )
     if "password" in changes and "current_password" not in changes:
         raise InvalidRequest("Changing the password needs current_password.")
+    if "email" in changes and "current_password" not in changes:
+        raise InvalidRequest("Changing the email needs current_password.")
     if "specialty" in changes and changes["specialty"] is not None:
         role = changes.get("role", target.role.value)
         if role != Role.DOCTOR.value:

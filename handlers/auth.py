@@ -90,3 +90,48 @@ async def log_out(
     if in_cookie:
         return None, 204, {"Set-Cookie": f"{REFRESH_COOKIE}=; Max-Age=0; {_COOKIE_ATTRIBUTES}"}
     return None, 204, {}
+
+
+async def log_in_second_step(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Complete a sign-in with a TOTP code or a recovery code."""
+    pair, recovery_codes = await services().auth.login_second_step(
+        transactions(),
+        challenge_token=body["challenge_token"],
+        code=body.get("code"),
+        recovery_code=body.get("recovery_code"),
+        address=client_address(),
+    )
+    reply = pair.to_json()
+    if recovery_codes is not None:
+        reply["recovery_codes"] = recovery_codes
+    return reply, 200, NO_STORE
+
+
+async def enrol_at_log_in(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Enrol an authenticator during a sign-in that requires one."""
+    enrolment = await services().mfa.enrol_with_challenge(transactions(), body["challenge_token"])
+    return enrolment.to_json(), 201, NO_STORE
+
+
+async def verify_email(body: dict[str, Any]) -> tuple[None, int, dict[str, str]]:
+    """Confirm an email address with the code from its verification mail."""
+    await services().accounts.verify_email(transactions(), body["token"])
+    return None, 204, {}
+
+
+async def resend_verification(token_info: dict[str, Any]) -> tuple[None, int, dict[str, str]]:
+    """Send the verification mail again."""
+    await services().accounts.resend_verification(transactions(token_info), caller(token_info).id)
+    return None, 202, {}
+
+
+async def request_password_reset(body: dict[str, Any]) -> tuple[None, int, dict[str, str]]:
+    """Ask for a password reset mail (the same answer for any address)."""
+    await services().accounts.request_reset(transactions(), body["email"], client_address())
+    return None, 202, {}
+
+
+async def reset_password(body: dict[str, Any]) -> tuple[None, int, dict[str, str]]:
+    """Choose a new password with the code from a reset mail."""
+    await services().accounts.reset_password(transactions(), body["token"], body["password"])
+    return None, 204, {}

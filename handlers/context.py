@@ -15,9 +15,11 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import Scope
 
+from domain.accounts import Accounts
 from domain.audit import RequestContext
 from domain.auth import AuthService
 from domain.inference import Predictor
+from domain.mfa import MfaService
 from domain.model import Caller
 from domain.paging import Cursors
 from domain.ports import Transactions
@@ -41,6 +43,10 @@ class Services(Protocol):
 
     @property
     def auth(self) -> AuthService: ...
+    @property
+    def mfa(self) -> MfaService: ...
+    @property
+    def accounts(self) -> Accounts: ...
     @property
     def predictor(self) -> Predictor: ...
     @property

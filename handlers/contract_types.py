@@ -16,6 +16,13 @@ from __future__ import annotations
 from typing import Literal, NotRequired, TypeAlias, TypedDict
 
 
+class AccountToken(TypedDict):
+    token: str
+    """
+    The code from the mail.
+    """
+
+
 class Appointment(TypedDict):
     id: str
     patient_id: str
@@ -213,6 +220,16 @@ class BodyFieldError(TypedDict):
     """
     What is wrong, fit to show a person.
     """
+
+
+class Challenge(TypedDict):
+    challenge_token: ChallengeToken
+
+
+ChallengeToken: TypeAlias = str
+"""
+The `challenge_token` of an `mfa-required` problem from `POST /auth/login`.
+"""
 
 
 class Credentials(TypedDict):
@@ -414,12 +431,62 @@ pending well after `MEDAI_ML_TIMEOUT` was interrupted (the service stopped mid-c
 """
 
 
+class MfaEnrolment(TypedDict):
+    """
+    A pending TOTP authenticator: load it into an authenticator app (scan
+    `provisioning_uri` as a QR code, or type `secret`), then confirm it with its first code.
+
+    """
+
+    secret: str
+    """
+    The shared secret, base32 (RFC 4648), 160 bits.
+    """
+    provisioning_uri: str
+    """
+    The `otpauth://totp/…` URI authenticator apps read from a QR code.
+    """
+
+
+class MfaTokenPair(TypedDict):
+    """
+    The token pair of a sign-in completed with a second factor (access tokens carry
+    `amr: ["pwd", "otp"]`); after an enrolment at sign-in, also the recovery codes, this once.
+
+    """
+
+    access_token: str
+    """
+    The JWT to send as `Authorization: Bearer …`.
+    """
+    token_type: Literal["Bearer"]
+    expires_in: int
+    """
+    Seconds until the access token expires.
+    """
+    refresh_token: str
+    """
+    Opaque; works once, for `POST /auth/refresh`.
+    """
+    refresh_expires_in: int
+    """
+    Seconds the refresh token stays valid if unused.
+    """
+    recovery_codes: NotRequired[RecoveryCodeList]
+
+
 MissingFeature: TypeAlias = str
 
 
 ModelName: TypeAlias = str
 """
 A model this service offers; `GET /inference/health` lists them.
+"""
+
+
+OtpCode: TypeAlias = str
+"""
+The six digits the authenticator app shows now.
 """
 
 
@@ -498,6 +565,18 @@ class PasswordGrant(TypedDict):
     """
     Ignored.
     """
+
+
+class PasswordReset(TypedDict):
+    token: str
+    """
+    The code from the reset mail.
+    """
+    password: Password
+
+
+class PasswordResetRequest(TypedDict):
+    email: str
 
 
 PatientId: TypeAlias = str
@@ -585,6 +664,21 @@ class ContentTooLargeProblem(Problem):
     """
     A URI reference identifying the problem type.
     """
+
+
+class EmailNotVerifiedProblem(Problem):
+    """
+    The caller's email address is not verified yet, and booking needs it: confirm it with
+    the code of the verification mail (`POST /auth/email-verification`), or ask for another
+    (`POST /auth/email-verification/resend`).
+
+    """
+
+    type: Literal["/docs/problems/email-not-verified"]
+    """
+    A URI reference identifying the problem type.
+    """
+    email_verified: Literal[False]
 
 
 class FieldsRefusedProblem(Problem):
@@ -711,6 +805,26 @@ class MethodNotAllowedProblem(Problem):
     """
 
 
+class MfaRequiredProblem(Problem):
+    """
+    The password was right, but the sign-in needs a second factor. `challenge` says which
+    step comes next: `otp`, send `challenge_token` with a TOTP or recovery code to
+    `POST /auth/login/mfa`; `enrol`, the account's role requires an authenticator it does
+    not have yet: enrol one with `POST /auth/login/mfa/enrolment`, then send its first code
+    to `POST /auth/login/mfa`. The challenge expires after `expires_in` seconds and with any
+    password change.
+
+    """
+
+    type: Literal["/docs/problems/mfa-required"]
+    """
+    A URI reference identifying the problem type.
+    """
+    challenge: Literal["otp", "enrol"]
+    challenge_token: ChallengeToken
+    expires_in: int
+
+
 class ModelInputRefusedProblem(Problem):
     """
     The model is not one this service offers (`invalid_field: model`, with the `models` it
@@ -804,6 +918,25 @@ class PreconditionRequiredProblem(Problem):
     """
 
 
+RecoveryCode: TypeAlias = str
+"""
+One of the recovery codes (hyphens, spaces and case do not matter).
+"""
+
+
+RecoveryCodeListItem: TypeAlias = str
+
+
+RecoveryCodeList: TypeAlias = list[RecoveryCodeListItem]
+"""
+Single-use codes that stand in for a TOTP code; shown once, stored hashed.
+"""
+
+
+class RecoveryCodes(TypedDict):
+    recovery_codes: RecoveryCodeList
+
+
 class RefreshRequest(TypedDict):
     """
     The refresh token; leave it out to use the `medai_refresh` cookie instead.
@@ -824,6 +957,30 @@ class Registration(TypedDict):
 Role: TypeAlias = Literal["patient", "doctor", "admin"]
 """
 A user's role.
+"""
+
+
+class SecondFactor1(TypedDict):
+    """
+    The challenge and exactly one of `code` or `recovery_code`.
+    """
+
+    challenge_token: ChallengeToken
+    code: OtpCode
+
+
+class SecondFactor2(TypedDict):
+    """
+    The challenge and exactly one of `code` or `recovery_code`.
+    """
+
+    challenge_token: ChallengeToken
+    recovery_code: RecoveryCode
+
+
+SecondFactor: TypeAlias = SecondFactor1 | SecondFactor2
+"""
+The challenge and exactly one of `code` or `recovery_code`.
 """
 
 
@@ -940,6 +1097,10 @@ class TooManyRequestsProblem(Problem):
     """
 
 
+class TotpCode(TypedDict):
+    code: OtpCode
+
+
 class TransitionNotAllowedProblem(Problem):
     """
     The status lifecycle does not allow this move; `allowed_transitions` lists the statuses
@@ -1047,8 +1208,9 @@ class UpstreamTimeoutProblem(Problem):
 
 class User(TypedDict):
     """
-    A user profile. `email`, `active`, `created_at` and `updated_at` are present only for
-    the user themself and for admins (the full profile); others get the public profile.
+    A user profile. `email`, `email_verified`, `active`, `created_at` and `updated_at` are
+    present only for the user themself and for admins (the full profile); others get the
+    public profile.
 
     """
 
@@ -1060,6 +1222,12 @@ class User(TypedDict):
     active: NotRequired[bool]
     """
     Deactivated users cannot sign in.
+    """
+    email_verified: NotRequired[bool]
+    """
+    Whether the address was confirmed by the code mailed to it; a patient cannot book
+    until it is.
+
     """
     created_at: NotRequired[str]
     updated_at: NotRequired[str]
@@ -1083,9 +1251,15 @@ class UserUpdate(TypedDict):
     full_name: NotRequired[FullName]
     specialty: NotRequired[Specialty | None]
     password: NotRequired[Password]
+    email: NotRequired[Email]
+    """
+    The user's own new address (with `current_password`): it is unverified until the
+    code mailed to it is confirmed, and the old address is told of the change.
+
+    """
     current_password: NotRequired[str]
     """
-    Required with `password`.
+    Required with `password` and with `email`.
     """
     role: NotRequired[Role]
     active: NotRequired[bool]

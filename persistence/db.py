@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from domain.audit import AuditTrail, RequestContext
 from domain.errors import Contention as Contention
 from domain.errors import DatabaseUnavailable as DatabaseUnavailable
+from persistence.account_tokens import AccountTokenRepository
 from persistence.appointments import AppointmentRepository
 from persistence.audit import AuditRepository
 from persistence.availability import AvailabilityRepository
@@ -30,6 +31,7 @@ from persistence.executor import Executor, raise_if_outage
 from persistence.idempotency import IdempotencyRepository
 from persistence.inference_records import InferenceRecordRepository
 from persistence.login_throttle import LoginThrottleRepository
+from persistence.mfa import MfaRepository
 from persistence.outbox import OutboxRepository
 from persistence.refresh_tokens import RefreshTokenRepository
 from persistence.sql import Sql
@@ -303,6 +305,14 @@ class UnitOfWork:
     @cached_property
     def login_throttle(self) -> LoginThrottleRepository:
         return LoginThrottleRepository(self._executor)
+
+    @cached_property
+    def account_tokens(self) -> AccountTokenRepository:
+        return AccountTokenRepository(self._executor)
+
+    @cached_property
+    def mfa(self) -> MfaRepository:
+        return MfaRepository(self._executor)
 
     @cached_property
     def audit_log(self) -> AuditRepository:

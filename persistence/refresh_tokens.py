@@ -5,6 +5,7 @@ A session's refresh tokens form one family: ``refresh_tokens.family_id`` is the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -64,9 +65,11 @@ _START_SESSION = Sql(
         id=func.gen_random_uuid(),
         user_id=bindparam("user_id"),
         expires_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, bindparam("seconds")),
+        amr=bindparam("amr"),
     )
     .returning(sessions.c.id, sessions.c.expires_at)
 )
+_SESSION_AMR = Sql(select(sessions.c.amr).where(sessions.c.id == bindparam("family_id")))
 _END_SESSION = Sql(
     sessions.update()
     .where(sessions.c.id == bindparam("family_id"), sessions.c.revoked_at.is_(None))
@@ -83,13 +86,21 @@ class RefreshTokenRepository:
     def __init__(self, executor: Executor) -> None:
         self._run = executor
 
-    async def start_session(self, user_id: UUID, lifetime_seconds: int) -> tuple[UUID, datetime]:
-        """A new sign-in: its id (the refresh-token family) and its absolute expiry."""
+    async def start_session(
+        self, user_id: UUID, lifetime_seconds: int, amr: Sequence[str] = ("pwd",)
+    ) -> tuple[UUID, datetime]:
+        """A new sign-in: its id (the refresh-token family) and its absolute expiry. ``amr``:
+        how the user authenticated (RFC 8176 values)."""
         row = await self._run.fetch_one(
-            _START_SESSION, {"user_id": user_id, "seconds": lifetime_seconds}
+            _START_SESSION, {"user_id": user_id, "seconds": lifetime_seconds, "amr": list(amr)}
         )
         assert row is not None
         return row["id"], row["expires_at"]
+
+    async def session_amr(self, family_id: UUID) -> tuple[str, ...]:
+        """How the user authenticated for this sign-in."""
+        row = await self._run.fetch_one(_SESSION_AMR, {"family_id": family_id})
+        return ("pwd",) if row is None else tuple(row["amr"])
 
     async def add(
         self,

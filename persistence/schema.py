@@ -59,6 +59,9 @@ users = Table(
     Column("session_version", Integer, nullable=False, server_default=text("0")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    # When the address was confirmed by the code mailed to it; NULL: not (yet). A sign-up, or a
+    # change of email, starts unverified.
+    Column("email_verified_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("role IN ('patient', 'doctor', 'admin')", name="role"),
     CheckConstraint("email = lower(email)", name="email_lower"),
 )
@@ -162,8 +165,51 @@ sessions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # How the user authenticated for this sign-in (RFC 8176 values): every access token and
+    # every refresh of the sign-in carries it as "amr".
+    Column("amr", ARRAY(Text), nullable=False, server_default=text("'{pwd}'")),
 )
 Index("ix_sessions_user_id", sessions.c.user_id)
+
+# A user's TOTP authenticator (RFC 6238). Pending until confirmed by a first code; at most one
+# per user. ``last_step`` is the time step of the last code accepted: a code of that step or an
+# earlier one is refused, so an observed code cannot be replayed within its window.
+mfa_totp = Table(
+    "mfa_totp",
+    metadata,
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("secret", Text, nullable=False),
+    Column("confirmed_at", DateTime(timezone=True), nullable=True),
+    Column("last_step", BigInteger, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+# Single-use tokens mailed to a user (email verification, password reset), as SHA-256. A reset
+# is bound to the session version it was issued under; a verification to the address it was
+# sent to.
+account_tokens = Table(
+    "account_tokens",
+    metadata,
+    Column("token_hash", LargeBinary, primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("email", Text, nullable=False),
+    Column("session_version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("purpose IN ('verify-email', 'reset-password')", name="purpose"),
+)
+Index("ix_account_tokens_user_id_purpose", account_tokens.c.user_id, account_tokens.c.purpose)
+
+# Single-use recovery codes, as SHA-256 (random codes of 60 bits: no slow hash needed).
+mfa_recovery_codes = Table(
+    "mfa_recovery_codes",
+    metadata,
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("code_hash", LargeBinary, primary_key=True),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+)
 
 # Failed sign-ins in a fixed window, shared by every instance, and the end of the growing
 # delay a key earned. Keys: "account:<email>" (counted whether or not the account exists),

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import psycopg.errors
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, case, func, select
 
 from domain.model import Role, User
 from domain.ports import EmailTaken
@@ -29,6 +29,7 @@ _COLUMNS = (
     users.c.session_version,
     users.c.created_at,
     users.c.updated_at,
+    users.c.email_verified_at.is_not(None).label("email_verified"),
 )
 
 _BY_ID = Sql(select(*_COLUMNS).where(users.c.id == bindparam("id")))
@@ -44,6 +45,7 @@ _SESSION_STATE = Sql(
         (sessions.c.revoked_at.is_(None) & (sessions.c.expires_at > func.now())).label(
             "session_live"
         ),
+        users.c.email_verified_at.is_not(None).label("email_verified"),
     )
     .select_from(users.join(sessions, sessions.c.user_id == users.c.id))
     .where(users.c.id == bindparam("id"), sessions.c.id == bindparam("session_id"))
@@ -56,6 +58,30 @@ _INSERT = Sql(
         full_name=bindparam("full_name"),
         role=bindparam("role"),
         specialty=bindparam("specialty"),
+        email_verified_at=case((bindparam("verified"), func.now()), else_=None),
+    )
+    .returning(*_COLUMNS)
+)
+_MARK_VERIFIED = Sql(
+    users.update()
+    .where(
+        users.c.id == bindparam("id"),
+        users.c.email == bindparam("email"),
+    )
+    .values(email_verified_at=func.coalesce(users.c.email_verified_at, func.now()))
+)
+_EMAIL_VERIFIED = Sql(
+    select(users.c.email_verified_at.is_not(None).label("verified")).where(
+        users.c.id == bindparam("id")
+    )
+)
+_SET_PASSWORD = Sql(
+    users.update()
+    .where(users.c.id == bindparam("id"))
+    .values(
+        password_hash=bindparam("password_hash"),
+        session_version=users.c.session_version + 1,
+        updated_at=func.now(),
     )
     .returning(*_COLUMNS)
 )
@@ -73,6 +99,7 @@ def _user(row: Mapping[str, Any]) -> User:
         session_version=row["session_version"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        email_verified=row["email_verified"],
     )
 
 
@@ -106,7 +133,10 @@ class UserRepository:
         full_name: str,
         role: Role,
         specialty: str | None = None,
+        email_verified: bool = False,
     ) -> User:
+        """A new account; its email unverified unless ``email_verified`` (appointed by
+        configuration or the command line rather than signed up)."""
         try:
             row = await self._run.fetch_one(
                 _INSERT,
@@ -116,6 +146,7 @@ class UserRepository:
                     "full_name": full_name,
                     "role": role.value,
                     "specialty": specialty,
+                    "verified": email_verified,
                 },
             )
         except psycopg.errors.UniqueViolation:
@@ -135,7 +166,25 @@ class UserRepository:
             users.update().where(users.c.id == user_id).values(**values).returning(*_COLUMNS)
         )
         # Built per call: the set of changed columns varies and updates are not a hot path.
-        row = await self._run.fetch_one(Sql(statement))
+        try:
+            row = await self._run.fetch_one(Sql(statement))
+        except psycopg.errors.UniqueViolation:
+            raise EmailTaken(str(changes.get("email"))) from None
+        return None if row is None else _user(row)
+
+    async def mark_email_verified(self, user_id: UUID, email: str) -> bool:
+        """Verified, if ``email`` is still the account's address (False otherwise)."""
+        return await self._run.execute(_MARK_VERIFIED, {"id": user_id, "email": email}) == 1
+
+    async def email_verified(self, user_id: UUID) -> bool:
+        row = await self._run.fetch_one(_EMAIL_VERIFIED, {"id": user_id})
+        return bool(row and row["verified"])
+
+    async def set_password(self, user_id: UUID, password_hash: str) -> User | None:
+        """A new password; the session version moves on, so every older token ends."""
+        row = await self._run.fetch_one(
+            _SET_PASSWORD, {"id": user_id, "password_hash": password_hash}
+        )
         return None if row is None else _user(row)
 
     async def find(

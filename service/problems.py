@@ -62,7 +62,9 @@ _BY_STATUS = {
 # Kinds told apart by an extension member only they carry, in order: (status, member, the
 # member's values that tell, or None for any) → kind.
 _BY_MEMBER: tuple[tuple[int, str, frozenset[str] | None, str], ...] = (
+    (401, "challenge_token", None, "mfa-required"),
     (403, "refused_fields", None, "fields-refused"),
+    (403, "email_verified", None, "email-not-verified"),
     (409, "conflict", None, "slot-taken"),
     (409, "allowed_transitions", None, "transition-not-allowed"),
     (409, "current_status", None, "not-changeable"),
@@ -103,6 +105,9 @@ def _domain_error(_request: ConnexionRequest, exc: Exception) -> ConnexionRespon
     headers: dict[str, str] = {}
     if isinstance(exc, TooManyRequests | ServiceUnavailable):
         headers["Retry-After"] = str(exc.retry_after)
+    if "challenge_token" in exc.extensions:
+        # A credential of sorts (the second sign-in step's): never cached, like tokens.
+        headers["Cache-Control"] = "no-store"
     return problem(
         status=exc.status,
         title=exc.title,

@@ -10,10 +10,13 @@ from typing import Any
 from adapters.ml import MLPredictor
 from adapters.passwords import PasswordHasher
 from adapters.tokens import TokenService
+from adapters.totp import PyOtpAuthenticator
 from adapters.webhooks import SystemResolver
+from domain.accounts import Accounts
 from domain.audit import RequestContext
 from domain.auth import AuthService, LoginThrottle
 from domain.errors import DatabaseUnavailable, ServiceUnavailable, database_unreachable
+from domain.mfa import MfaPolicy, MfaService
 from domain.paging import Cursors
 from domain.webhooks import Resolver, UrlPolicy
 from handlers.context import REQUEST_SCOPE as REQUEST_SCOPE
@@ -42,6 +45,8 @@ class Runtime:
     # Access tokens already verified, until they expire (the session check still runs).
     verified_tokens: VerifiedTokens
     auth: AuthService
+    mfa: MfaService
+    accounts: Accounts
     expected_revision: str
     # The ML client's gateway behind the domain's Predictor port.
     predictor: MLPredictor
@@ -72,20 +77,35 @@ class Runtime:
             ttl_seconds=settings.access_token_ttl,
         )
         hasher = PasswordHasher(settings.bcrypt_cost)
+        throttle = LoginThrottle(
+            per_account=settings.login_max_failures_per_account,
+            per_pair=settings.login_max_failures_per_pair,
+            per_address=settings.login_max_failures_per_address,
+            window_seconds=settings.login_throttle_window,
+            first_delay=settings.login_first_delay,
+            sign_ups_per_address=settings.sign_ups_per_address,
+        )
+        mfa = MfaService(
+            totp=PyOtpAuthenticator(settings.mfa_issuer),
+            challenges=tokens,
+            throttle=throttle,
+            policy=MfaPolicy(settings.mfa_policy),
+        )
         auth = AuthService(
             hasher=hasher,
             tokens=tokens,
             refresh_ttl=settings.refresh_token_ttl,
             refresh_idle_ttl=settings.refresh_idle_ttl,
-            throttle=LoginThrottle(
-                per_account=settings.login_max_failures_per_account,
-                per_pair=settings.login_max_failures_per_pair,
-                per_address=settings.login_max_failures_per_address,
-                window_seconds=settings.login_throttle_window,
-                first_delay=settings.login_first_delay,
-                sign_ups_per_address=settings.sign_ups_per_address,
-            ),
+            throttle=throttle,
             min_password_length=settings.password_min_length,
+            mfa=mfa,
+        )
+        auth.accounts = accounts = Accounts(
+            passwords=auth,
+            app_url=settings.app_url,
+            window_seconds=settings.login_throttle_window,
+            resets_per_account=settings.password_resets_per_account,
+            resets_per_address=settings.password_resets_per_address,
         )
         database = Database(
             database_url,
@@ -107,6 +127,8 @@ class Runtime:
             tokens=tokens,
             verified_tokens=VerifiedTokens(tokens.decode_access),
             auth=auth,
+            mfa=mfa,
+            accounts=accounts,
             expected_revision=migrate.head_revision(),
             predictor=MLPredictor(
                 Predictor(MLClient(ml_client_config(settings)), settings.ml_specs(), ml_observer)

@@ -95,7 +95,12 @@ async def token_info(token: str, request: Any) -> dict[str, Any] | None:
         and state["session_version"] == claims.session_version
     ):
         role = state["role"]
-        info = {"sub": str(claims.user_id), "role": role, "scope": [role]}
+        info = {
+            "sub": str(claims.user_id),
+            "role": role,
+            "scope": [role],
+            "email_verified": state["email_verified"],
+        }
     scope[_CACHE_KEY] = (token, info)
     if info is None:
         # A signed, unexpired token of a sign-in that ended, a changed role or password, or

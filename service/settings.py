@@ -112,6 +112,13 @@ class Settings:
     webhook_allow_private: bool = False
     webhook_timeout: float = 10.0
     webhook_disable_after: int = 20
+    # Multi-factor authentication (README, Decisions: "TOTP MFA").
+    mfa_policy: Literal["required", "optional"] = "required"
+    mfa_issuer: str = "MedAI"
+    # The web app's address, for links in account mails (README, Decisions: "Accounts").
+    app_url: str | None = None
+    password_resets_per_account: int = 3
+    password_resets_per_address: int = 20
 
     @property
     def production(self) -> bool:
@@ -251,6 +258,17 @@ class Settings:
             webhook_timeout=reader.number("MEDAI_WEBHOOK_TIMEOUT", d.webhook_timeout, 0.5, 60.0),
             webhook_disable_after=reader.integer(
                 "MEDAI_WEBHOOK_DISABLE_AFTER", d.webhook_disable_after, 1, 10000
+            ),
+            mfa_policy=reader.choice(  # type: ignore[arg-type]
+                "MEDAI_MFA_POLICY", ("required", "optional"), d.mfa_policy
+            ),
+            mfa_issuer=reader.text("MEDAI_MFA_ISSUER", d.mfa_issuer),
+            app_url=reader.optional("MEDAI_APP_URL"),
+            password_resets_per_account=reader.integer(
+                "MEDAI_PASSWORD_RESETS_PER_ACCOUNT", d.password_resets_per_account, 1, 1000
+            ),
+            password_resets_per_address=reader.integer(
+                "MEDAI_PASSWORD_RESETS_PER_ADDRESS", d.password_resets_per_address, 1, 100000
             ),
         )
         settings.check()

@@ -47,6 +47,10 @@ def test_settings(**overrides: Any) -> Settings:
         "validate_responses": True,
         "swagger_ui": False,
         "data_dir": ROOT / "var" / "test",
+        # Doctors and admins sign in with a password alone here, as before MFA; the second
+        # factor and the "required" policy (the production default) have their own tests
+        # (tests/test_mfa.py), which build apps with mfa_policy="required".
+        "mfa_policy": "optional",
     }
     base.update(overrides)
     return Settings(**base)
@@ -158,6 +162,7 @@ def make_user(client: httpx.AsyncClient, database_url: str) -> MakeUser:
         active: bool = True,
         login: bool = True,
         availability: dict[str, Any] | None = ALWAYS_OPEN,
+        verified: bool = True,
     ) -> Account:
         """``availability``: a doctor's (``ALWAYS_OPEN`` unless given; None: the default the
         service gives a doctor without one)."""
@@ -165,8 +170,11 @@ def make_user(client: httpx.AsyncClient, database_url: str) -> MakeUser:
         email = f"{role.value}-{uuid.uuid4().hex[:10]}@example.org"
         async with await psycopg.AsyncConnection.connect(database_url) as conn:
             cur = await conn.execute(
-                "INSERT INTO users (email, password_hash, full_name, role, specialty, active) "
-                "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                # Verified unless asked otherwise: as if the verification mail was answered
+                # (sign-ups through the API start unverified; tests/test_accounts.py).
+                "INSERT INTO users "
+                "(email, password_hash, full_name, role, specialty, active, email_verified_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, CASE WHEN %s THEN now() END) RETURNING id",
                 (
                     email,
                     _HASH,
@@ -174,6 +182,7 @@ def make_user(client: httpx.AsyncClient, database_url: str) -> MakeUser:
                     role.value,
                     specialty if specialty or role is not Role.DOCTOR else "General practice",
                     active,
+                    verified,
                 ),
             )
             row = await cur.fetchone()

@@ -10,6 +10,7 @@ from domain.model import Role
 from tests.conftest import MakeUser, assert_problem
 
 FULL = {"id", "email", "full_name", "role", "specialty", "active", "created_at", "updated_at"}
+FULL |= {"email_verified"}
 PUBLIC = {"id", "full_name", "role", "specialty"}
 
 

@@ -35,6 +35,11 @@ class LiveService:
     process: subprocess.Popen[bytes]
     log_path: Path
 
+    @property
+    def mailbox(self) -> Path:
+        """Where the service's outbox writes mail with no SMTP server configured."""
+        return self.log_path.parent / "mail"
+
     def log_tail(self, size: int = 6000) -> str:
         return self.log_path.read_text(errors="replace")[-size:]
 
@@ -52,6 +57,9 @@ def service_environment(port: int, data_dir: Path, overrides: Mapping[str, str])
         MEDAI_DATA_DIR=str(data_dir),
         MEDAI_JWT_SECRET=secrets.token_urlsafe(48),
         MEDAI_LOG_LEVEL="warning",
+        # The contract gate signs its doctor and admin in through a login endpoint alone (a Web
+        # Fuzzing Commons auth document has no second step); MFA has its own tests.
+        MEDAI_MFA_POLICY="optional",
     )
     env.update(overrides)
     return env

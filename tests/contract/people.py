@@ -9,9 +9,13 @@ that a fuzzed request revokes (a role or password change) is replaced by a fresh
 from __future__ import annotations
 
 import json
+import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +67,17 @@ def admin_account() -> Person:
     return _person(ADMIN)
 
 
-def enrol(base_url: str, admin: Person) -> list[Person]:
-    """Sign up two patients and a doctor; return everyone, least privileged first."""
+def enrol(base_url: str, admin: Person, mailbox: Path) -> list[Person]:
+    """Sign up two patients and a doctor, each verifying their address with the code the
+    service mailed (to its development sink, ``mailbox``); return everyone, least privileged
+    first."""
     patient_a, patient_b, doctor = _person(PATIENT_A), _person(PATIENT_B), _person(DOCTOR)
     with httpx.Client(base_url=base_url, timeout=30) as client:
         for person in (patient_a, patient_b, doctor):
             person.id = _register(client, person)
+        for person in (patient_a, patient_b, doctor):
+            code = verification_code(person.email, mailbox)
+            client.post("/auth/email-verification", json={"token": code}).raise_for_status()
         as_admin = admin.bearer(client)
         me = client.get("/users/me", headers=as_admin)
         me.raise_for_status()
@@ -89,6 +98,31 @@ def enrol(base_url: str, admin: Person) -> list[Person]:
         )
         opened.raise_for_status()
     return [patient_a, patient_b, doctor, admin]
+
+
+_CODE = re.compile(r"code: (\S+)")
+
+
+def verification_code(email: str, *mailboxes: Path, deadline: float = 60.0) -> str:
+    """The code of the verification mail to ``email`` in a development mail sink (a folder of
+    ``.eml`` files the service's outbox dispatcher writes after the sign-up commits; with
+    several instances, whichever instance's dispatcher took it)."""
+    give_up = time.monotonic() + deadline
+    while True:
+        paths = [
+            path for mailbox in mailboxes if mailbox.is_dir() for path in mailbox.glob("*.eml")
+        ]
+        for path in sorted(paths):
+            mail = message_from_bytes(path.read_bytes(), policy=policy.default)
+            assert isinstance(mail, EmailMessage)
+            part = mail.get_body(preferencelist=("plain",))
+            if mail["To"] == email and isinstance(part, EmailMessage):
+                found = _CODE.search(part.get_content())
+                if found:
+                    return found.group(1)
+        if time.monotonic() > give_up:
+            raise AssertionError(f"no verification mail to {email} in {mailboxes}")
+        time.sleep(0.2)
 
 
 def _register(client: httpx.Client, person: Person) -> str:

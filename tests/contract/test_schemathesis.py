@@ -84,9 +84,12 @@ def gate(scratch_database: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         # The per-client quota on, so that every reply carries the RateLimit fields the
         # contract documents (and they are checked), but never reached.
         "MEDAI_RATE_LIMIT": "1000000",
+        # Likewise password reset requests (all from 127.0.0.1); their limits have own tests.
+        "MEDAI_PASSWORD_RESETS_PER_ACCOUNT": "1000",
+        "MEDAI_PASSWORD_RESETS_PER_ADDRESS": "100000",
     }
     with live.serve(tmp_path_factory.mktemp("contract-service"), env) as service:
-        everyone = people.enrol(service.base_url, admin)
+        everyone = people.enrol(service.base_url, admin, service.mailbox)
         people.write_auth_document(everyone, TEST_DATA / "users.json")
         yield Gate(service, {person.name: person for person in everyone})
 

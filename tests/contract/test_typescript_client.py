@@ -41,13 +41,14 @@ def smoke_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         "MEDAI_ADMIN_PASSWORD": admin.password,
     }
     with live.serve(data_dir, env) as service:
-        enrolled = people.enrol(service.base_url, admin)
+        enrolled = people.enrol(service.base_url, admin, service.mailbox)
         doctor = next(person for person in enrolled if person.name == people.DOCTOR)
         yield {
             **os.environ,
             "MEDAI_BASE_URL": service.base_url,
             "MEDAI_DOCTOR_EMAIL": doctor.email,
             "MEDAI_DOCTOR_PASSWORD": doctor.password,
+            "MEDAI_MAILBOX": str(service.mailbox),
         }
 
 

@@ -48,7 +48,8 @@ def test_a_doctors_prediction_works_with_no_ml_service_configured(
     }
     with live.serve(tmp_path, env) as service:
         model_servers = children(service.process.pid)
-        doctor = next(p for p in people.enrol(service.base_url, admin) if p.name == people.DOCTOR)
+        everyone = people.enrol(service.base_url, admin, service.mailbox)
+        doctor = next(p for p in everyone if p.name == people.DOCTOR)
         with httpx.Client(base_url=service.base_url, timeout=30) as client:
             headers = doctor.bearer(client)
             reply = client.post(

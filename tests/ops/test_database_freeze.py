@@ -115,8 +115,8 @@ def cluster() -> Iterator[Cluster]:
         email = f"freeze-{uuid.uuid4().hex[:8]}@example.org"
         with psycopg.connect(url) as conn:
             conn.execute(
-                "INSERT INTO users (email, password_hash, full_name, role) "
-                "VALUES (%s, %s, 'Freeze Test', 'patient')",
+                "INSERT INTO users (email, password_hash, full_name, role, email_verified_at) "
+                "VALUES (%s, %s, 'Freeze Test', 'patient', now())",
                 (email, _HASH),
             )
         for name in ("a", "b"):

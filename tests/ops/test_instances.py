@@ -46,8 +46,9 @@ def add_user(url: str, role: str) -> tuple[str, str]:
     email = f"{role}-{uuid.uuid4().hex[:10]}@example.org"
     with psycopg.connect(url) as conn:
         row = conn.execute(
-            "INSERT INTO users (email, password_hash, full_name, role, specialty) "
-            "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            "INSERT INTO users "
+            "(email, password_hash, full_name, role, specialty, email_verified_at) "
+            "VALUES (%s, %s, %s, %s, %s, now()) RETURNING id",
             (email, _HASH, f"Instance {role}", role, "GP" if role == "doctor" else None),
         ).fetchone()
         assert row is not None

@@ -18,7 +18,7 @@ from tests.appointments.conftest import at, book
 from tests.conftest import PASSWORD, MakeUser, assert_problem
 
 PUBLIC_PROFILE = {"id", "full_name", "role", "specialty"}
-FULL_PROFILE = PUBLIC_PROFILE | {"email", "active", "created_at", "updated_at"}
+FULL_PROFILE = PUBLIC_PROFILE | {"email", "email_verified", "active", "created_at", "updated_at"}
 
 
 # --- fields the caller may not change --------------------------------------------------------

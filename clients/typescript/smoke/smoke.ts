@@ -1,14 +1,20 @@
 /**
  * Smoke test of the generated client against a live server, through the client only:
  *
- *     MEDAI_BASE_URL=http://127.0.0.1:8000 MEDAI_DOCTOR_EMAIL=… MEDAI_DOCTOR_PASSWORD=… npm run smoke
+ *     MEDAI_BASE_URL=http://127.0.0.1:8000 MEDAI_DOCTOR_EMAIL=… MEDAI_DOCTOR_PASSWORD=… \
+ *       MEDAI_MAILBOX=var/mail npm run smoke
  *
- * The doctor must exist already (sign-up only makes patients). Each step asserts the typed
+ * The doctor must exist already (sign-up only makes patients). MEDAI_MAILBOX is the folder the
+ * server writes mail to when no SMTP server is configured (`MEDAI_DATA_DIR/mail`): the patient
+ * verifies their address with the code mailed there. Each step asserts the typed
  * result; a failure exits non-zero with the step's name. `npm run typecheck` covers this file,
  * so a response field removed from the spec breaks the build before it breaks a run.
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { readFile, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 
 import {
   type Appointment,
@@ -26,6 +32,22 @@ const doctorCredentials = {
   email: required("MEDAI_DOCTOR_EMAIL"),
   password: required("MEDAI_DOCTOR_PASSWORD"),
 };
+
+const mailbox = required("MEDAI_MAILBOX");
+
+/** The code of the verification mail to `to`, once the server's outbox has written it. */
+async function verificationCode(to: string): Promise<string> {
+  for (let attempt = 0; attempt < 300; attempt += 1) {
+    const names = await readdir(mailbox).catch(() => [] as string[]);
+    for (const name of names.filter((file) => file.endsWith(".eml"))) {
+      const mail = await readFile(join(mailbox, name), "utf8");
+      const code = /^Subject: Confirm your email address$[\s\S]*code: (\S+)/m.exec(mail);
+      if (mail.includes(`\nTo: ${to}\n`) && code?.[1]) return code[1];
+    }
+    await sleep(200);
+  }
+  throw new Error(`no verification mail to ${to} in ${mailbox}`);
+}
 
 function required(name: string): string {
   const value = process.env[name];
@@ -142,6 +164,27 @@ async function main(): Promise<void> {
 
   begin("a patient listing admins is a 403 problem");
   expectProblem(await patient.api.GET("/users", { params: { query: { role: "admin" } } }), 403);
+
+  begin("an unverified address cannot book: an email-not-verified problem, typed");
+  const unverified = await patient.api.POST("/appointments", {
+    body: {
+      doctor_id: doctorProfile.id,
+      start_at: new Date(Date.now() + 48 * 3600 * 1000).toISOString(),
+      end_at: new Date(Date.now() + 48.5 * 3600 * 1000).toISOString(),
+    },
+  });
+  expectProblem(unverified, 403);
+  if (unverified.error?.type !== "/docs/problems/email-not-verified") {
+    assert.fail(`expected an email-not-verified problem, got ${unverified.error?.type}`);
+  }
+  assert.equal(unverified.error.email_verified, false);
+
+  begin("verify the address with the code from the mail");
+  const verified = await anonymous.POST("/auth/email-verification", {
+    body: { token: await verificationCode(email) },
+  });
+  assert.equal(verified.response.status, 204);
+  assert.equal((await unwrap(patient.api.GET("/users/me"))).email_verified, true);
 
   begin("search the doctor's free slots for a day and take the first one");
   const searchFrom = new Date(Date.now() + 24 * 3600 * 1000);

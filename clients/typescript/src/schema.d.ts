@@ -49,6 +49,12 @@ export interface paths {
          *     reach of scripts. Such a request, like every later one that uses the cookie, must carry
          *     an `X-Requested-With` header and, if the browser sends `Origin`, come from this server
          *     or a configured origin (403 otherwise).
+         *
+         *     When the account has an authenticator app enrolled, or its role requires one (doctors
+         *     and admins, by policy), the right password is answered with a 401 `mfa-required`
+         *     problem carrying a `challenge_token` instead of tokens: complete the sign-in with
+         *     `POST /auth/login/mfa`. Access tokens carry `amr` (RFC 8176): `["pwd"]` for a password
+         *     sign-in, `["pwd", "otp"]` with a second factor.
          */
         post: operations["logIn"];
         delete?: never;
@@ -104,6 +110,151 @@ export interface paths {
          *     and origin rules), which the reply then clears.
          */
         post: operations["logOut"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/login/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete a sign-in with a TOTP code or a recovery code
+         * @description The second step of a sign-in that `POST /auth/login` answered with an `mfa-required`
+         *     problem: its `challenge_token` (valid 5 minutes) and either the current `code` of the
+         *     user's authenticator app (RFC 6238, six digits, 30-second steps, one step of clock skew
+         *     either way) or one of their `recovery_codes`. Each code works once: a code already
+         *     accepted, or one older than the last accepted, is refused (401). A recovery code works
+         *     once. For an `enrol` challenge, `code` is the first code of the authenticator enrolled
+         *     with `POST /auth/login/mfa/enrolment`; it confirms it, and the reply also carries the
+         *     account's recovery codes, shown this once. The access tokens then carry
+         *     `amr: ["pwd", "otp"]`. Wrong codes are throttled like passwords (429 with
+         *     `Retry-After`).
+         */
+        post: operations["logInSecondStep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/login/mfa/enrolment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enrol an authenticator during a sign-in that requires one
+         * @description For an `enrol` challenge (a doctor or admin without an authenticator, when the policy
+         *     requires one): a new TOTP secret and its `otpauth://` provisioning URI (render it as a
+         *     QR code for the app). Pending until its first code is sent to `POST /auth/login/mfa`;
+         *     asking again replaces a pending secret. 409 if an authenticator is already enrolled.
+         */
+        post: operations["enrolAtLogIn"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/email-verification": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm an email address with the code from its verification mail
+         * @description Sign-up, and a change of email, send a verification mail with a single-use code (and a
+         *     link, where the web app's address is configured), valid 24 hours; only the latest one
+         *     sent works. Until the address is verified the account can sign in but a patient cannot
+         *     book (403 `email-not-verified`). A code that is unknown, expired, already used or for an
+         *     address the account no longer has: 400.
+         */
+        post: operations["verifyEmail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/email-verification/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send the verification mail again
+         * @description A new verification mail to the caller's address (earlier codes stop working). At most 3
+         *     a window (429 with `Retry-After`); 409 if the address is already verified.
+         */
+        post: operations["resendVerification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for a password reset mail
+         * @description If the address belongs to an active account, a mail with a single-use reset code (and a
+         *     link, where the web app's address is configured) valid 30 minutes is sent to it. The
+         *     answer is the same 202 whether or not it does, so the endpoint tells nobody which
+         *     addresses have accounts. At most 3 requests a window per address asked about and 20 per
+         *     client address (429 with `Retry-After`, for known and unknown addresses alike).
+         */
+        post: operations["requestPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/password-reset/confirmation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Choose a new password with the code from a reset mail
+         * @description Sets the new password (8 characters to 72 bytes, not a common breached one), signs the
+         *     account out everywhere (every access and refresh token stops working) and tells the
+         *     user by email. The code works once, within 30 minutes, and only while the account's
+         *     password, role and active flag are as they were when it was sent; otherwise 400. A
+         *     password the policy refuses is a 400 that leaves the code usable.
+         */
+        post: operations["resetPassword"];
         delete?: never;
         options?: never;
         head?: never;
@@ -176,8 +327,10 @@ export interface paths {
         /**
          * Change a profile or an account
          * @description Only the fields present are changed.
-         *     - Users change their own `full_name`, and `password` together with `current_password`;
-         *       doctors also their `specialty`.
+         *     - Users change their own `full_name`, and `password` or `email` together with
+         *       `current_password`; doctors also their `specialty`. A new email is unverified until
+         *       the code mailed to it is confirmed (`POST /auth/email-verification`), and the old
+         *       address is told of the change.
          *     - Admins change other users' `full_name`, `specialty`, `role` and `active`
          *       (appoint doctors and admins, deactivate accounts). Nobody changes their own role or
          *       active flag.
@@ -188,6 +341,81 @@ export interface paths {
         put: operations["updateUser"];
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start enrolling an authenticator app
+         * @description Any signed-in user may add a second factor (patients too; doctors and admins must have
+         *     one when the policy requires it). Returns a new TOTP secret and its `otpauth://`
+         *     provisioning URI (render it as a QR code); it is pending until confirmed with
+         *     `POST /users/me/mfa/confirmation`. Asking again replaces a pending secret. 409 if one is
+         *     already enrolled (an admin can reset it).
+         */
+        post: operations["enrolMfa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/mfa/confirmation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm the pending authenticator with its first code
+         * @description The first code of the authenticator from `POST /users/me/mfa` turns it on: from the next
+         *     sign-in a code is needed. The reply holds the recovery codes, each usable once instead
+         *     of a code, shown this once (only their hashes are stored). A wrong code is 401 and
+         *     throttled like passwords (429); 409 when nothing is pending or one is already enrolled.
+         */
+        post: operations["confirmMfa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{user_id}/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id.
+                 * @example 6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a user's authenticator and recovery codes (admins)
+         * @description For a user who lost their authenticator: their TOTP secret and recovery codes are
+         *     deleted, and they enrol again at their next sign-in if the policy requires it. Audited
+         *     (`users.mfa.reset`). 204 also when the user had none.
+         */
+        delete: operations["resetMfa"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1197,6 +1425,52 @@ export interface components {
             type: "/docs/problems/too-many-requests";
         };
         /**
+         * mfa-required
+         * @description The password was right, but the sign-in needs a second factor. `challenge` says which
+         *     step comes next: `otp`, send `challenge_token` with a TOTP or recovery code to
+         *     `POST /auth/login/mfa`; `enrol`, the account's role requires an authenticator it does
+         *     not have yet: enrol one with `POST /auth/login/mfa/enrolment`, then send its first code
+         *     to `POST /auth/login/mfa`. The challenge expires after `expires_in` seconds and with any
+         *     password change.
+         * @example {
+         *       "type": "/docs/problems/mfa-required",
+         *       "title": "Unauthorized",
+         *       "status": 401,
+         *       "detail": "Enter the code from your authenticator app, or one of your recovery codes.",
+         *       "challenge": "otp",
+         *       "challenge_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6Im1mYS1jaGFsbGVuZ2Urand0In0.e30.c2lnbmF0dXJl",
+         *       "expires_in": 300
+         *     }
+         */
+        MfaRequiredProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/mfa-required";
+            /** @enum {string} */
+            challenge: "otp" | "enrol";
+            challenge_token: components["schemas"]["ChallengeToken"];
+            /** Format: int32 */
+            expires_in: number;
+        };
+        /**
+         * email-not-verified
+         * @description The caller's email address is not verified yet, and booking needs it: confirm it with
+         *     the code of the verification mail (`POST /auth/email-verification`), or ask for another
+         *     (`POST /auth/email-verification/resend`).
+         * @example {
+         *       "type": "/docs/problems/email-not-verified",
+         *       "title": "Forbidden",
+         *       "status": 403,
+         *       "detail": "Confirm your email address before booking: open the link in the verification mail (POST /auth/email-verification/resend sends another).",
+         *       "email_verified": false
+         *     }
+         */
+        EmailNotVerifiedProblem: components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            type: "/docs/problems/email-not-verified";
+            /** @enum {boolean} */
+            email_verified: false;
+        };
+        /**
          * internal-error
          * @description The server hit an unexpected condition (a bug); it is logged with the request id.
          *     Nothing about it is sent.
@@ -1359,6 +1633,163 @@ export interface components {
             refresh_token?: string;
         };
         /**
+         * @example {
+         *       "challenge_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6Im1mYS1jaGFsbGVuZ2Urand0In0.e30.c2lnbmF0dXJl"
+         *     }
+         */
+        Challenge: {
+            challenge_token: components["schemas"]["ChallengeToken"];
+        };
+        /**
+         * @description The `challenge_token` of an `mfa-required` problem from `POST /auth/login`.
+         * @example eyJhbGciOiJIUzI1NiIsInR5cCI6Im1mYS1jaGFsbGVuZ2Urand0In0.e30.c2lnbmF0dXJl
+         */
+        ChallengeToken: string;
+        /**
+         * @description The six digits the authenticator app shows now.
+         * @example 492039
+         */
+        OtpCode: string;
+        /**
+         * @description One of the recovery codes (hyphens, spaces and case do not matter).
+         * @example K7QF-2MXR-9HPT
+         */
+        RecoveryCode: string;
+        /**
+         * @description The challenge and exactly one of `code` or `recovery_code`.
+         * @example {
+         *       "challenge_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6Im1mYS1jaGFsbGVuZ2Urand0In0.e30.c2lnbmF0dXJl",
+         *       "code": "492039"
+         *     }
+         */
+        SecondFactor: {
+            challenge_token: components["schemas"]["ChallengeToken"];
+            code: components["schemas"]["OtpCode"];
+        } | {
+            challenge_token: components["schemas"]["ChallengeToken"];
+            recovery_code: components["schemas"]["RecoveryCode"];
+        };
+        /**
+         * @example {
+         *       "code": "492039"
+         *     }
+         */
+        TotpCode: {
+            code: components["schemas"]["OtpCode"];
+        };
+        /**
+         * @description A pending TOTP authenticator: load it into an authenticator app (scan
+         *     `provisioning_uri` as a QR code, or type `secret`), then confirm it with its first code.
+         * @example {
+         *       "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+         *       "provisioning_uri": "otpauth://totp/MedAI:anna.petrova%40example.org?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=MedAI"
+         *     }
+         */
+        MfaEnrolment: {
+            /**
+             * @description The shared secret, base32 (RFC 4648), 160 bits.
+             * @example JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+             */
+            secret: string;
+            /**
+             * @description The `otpauth://totp/…` URI authenticator apps read from a QR code.
+             * @example otpauth://totp/MedAI:anna.petrova%40example.org?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=MedAI
+             */
+            provisioning_uri: string;
+        };
+        /**
+         * @description Single-use codes that stand in for a TOTP code; shown once, stored hashed.
+         * @example [
+         *       "K7QF-2MXR-9HPT",
+         *       "3WZN-8CYE-4GJA"
+         *     ]
+         */
+        RecoveryCodeList: string[];
+        /**
+         * @example {
+         *       "recovery_codes": [
+         *         "K7QF-2MXR-9HPT",
+         *         "3WZN-8CYE-4GJA"
+         *       ]
+         *     }
+         */
+        RecoveryCodes: {
+            recovery_codes: components["schemas"]["RecoveryCodeList"];
+        };
+        /**
+         * @description The token pair of a sign-in completed with a second factor (access tokens carry
+         *     `amr: ["pwd", "otp"]`); after an enrolment at sign-in, also the recovery codes, this once.
+         * @example {
+         *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.e30.c2lnbmF0dXJl",
+         *       "token_type": "Bearer",
+         *       "expires_in": 900,
+         *       "refresh_token": "mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy",
+         *       "refresh_expires_in": 604800
+         *     }
+         */
+        MfaTokenPair: {
+            /**
+             * @description The JWT to send as `Authorization: Bearer …`.
+             * @example eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.e30.c2lnbmF0dXJl
+             */
+            access_token: string;
+            /** @enum {string} */
+            token_type: "Bearer";
+            /**
+             * Format: int32
+             * @description Seconds until the access token expires.
+             * @example 900
+             */
+            expires_in: number;
+            /**
+             * @description Opaque; works once, for `POST /auth/refresh`.
+             * @example mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy
+             */
+            refresh_token: string;
+            /**
+             * Format: int32
+             * @description Seconds the refresh token stays valid if unused.
+             * @example 604800
+             */
+            refresh_expires_in: number;
+            recovery_codes?: components["schemas"]["RecoveryCodeList"];
+        };
+        /**
+         * @example {
+         *       "token": "hT3kq0WbJx9cV2mZ7pL4sR8dN1fY6aE5uG0iK3oQwXs"
+         *     }
+         */
+        AccountToken: {
+            /**
+             * @description The code from the mail.
+             * @example hT3kq0WbJx9cV2mZ7pL4sR8dN1fY6aE5uG0iK3oQwXs
+             */
+            token: string;
+        };
+        /**
+         * @example {
+         *       "email": "anna.petrova@example.org"
+         *     }
+         */
+        PasswordResetRequest: {
+            /** @example anna.petrova@example.org */
+            email: string;
+        };
+        /**
+         * @example {
+         *       "token": "hT3kq0WbJx9cV2mZ7pL4sR8dN1fY6aE5uG0iK3oQwXs",
+         *       "password": "a new long passphrase"
+         *     }
+         */
+        PasswordReset: {
+            /**
+             * @description The code from the reset mail.
+             * @example hT3kq0WbJx9cV2mZ7pL4sR8dN1fY6aE5uG0iK3oQwXs
+             */
+            token: string;
+            password: components["schemas"]["Password"];
+        };
+        /**
          * @description An OAuth 2.0 style token response (RFC 6749 §5.1), with who signed in. `refresh_token` is
          *     absent when it was set as a cookie instead (`"refresh_token_in": "cookie"`).
          * @example {
@@ -1405,8 +1836,9 @@ export interface components {
             role: components["schemas"]["Role"];
         };
         /**
-         * @description A user profile. `email`, `active`, `created_at` and `updated_at` are present only for
-         *     the user themself and for admins (the full profile); others get the public profile.
+         * @description A user profile. `email`, `email_verified`, `active`, `created_at` and `updated_at` are
+         *     present only for the user themself and for admins (the full profile); others get the
+         *     public profile.
          * @example {
          *       "id": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
          *       "email": "anna.petrova@example.org",
@@ -1414,6 +1846,7 @@ export interface components {
          *       "role": "patient",
          *       "specialty": null,
          *       "active": true,
+         *       "email_verified": true,
          *       "created_at": "2026-11-20T09:30:00Z",
          *       "updated_at": "2026-11-20T09:30:00Z"
          *     }
@@ -1430,6 +1863,11 @@ export interface components {
             specialty: components["schemas"]["Specialty"];
             /** @description Deactivated users cannot sign in. */
             active?: boolean;
+            /**
+             * @description Whether the address was confirmed by the code mailed to it; a patient cannot book
+             *     until it is.
+             */
+            email_verified?: boolean;
             /**
              * Format: date-time
              * @example 2026-11-20T09:30:00Z
@@ -1452,8 +1890,13 @@ export interface components {
             specialty?: components["schemas"]["Specialty"];
             password?: components["schemas"]["Password"];
             /**
+             * @description The user's own new address (with `current_password`): it is unverified until the
+             *     code mailed to it is confirmed, and the old address is told of the change.
+             */
+            email?: components["schemas"]["Email"];
+            /**
              * Format: password
-             * @description Required with `password`.
+             * @description Required with `password` and with `email`.
              */
             current_password?: string;
             role?: components["schemas"]["Role"];
@@ -2789,6 +3232,58 @@ export interface components {
                 "application/problem+json": components["schemas"]["ForbiddenProblem"];
             };
         };
+        /**
+         * @description The email or password is wrong (`unauthenticated`), or it is right and a second factor
+         *     is needed (`mfa-required`, with the challenge for `POST /auth/login/mfa`).
+         */
+        SignInUnauthorized: {
+            headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                "Cache-Control": components["headers"]["NoStore"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/docs/problems/mfa-required",
+                 *       "title": "Unauthorized",
+                 *       "status": 401,
+                 *       "detail": "Enter the code from your authenticator app, or one of your recovery codes.",
+                 *       "challenge": "otp",
+                 *       "challenge_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6Im1mYS1jaGFsbGVuZ2Urand0In0.e30.c2lnbmF0dXJl",
+                 *       "expires_in": 300
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["UnauthenticatedProblem"] | components["schemas"]["MfaRequiredProblem"];
+            };
+        };
+        /**
+         * @description The caller's role may not book this (a patient for someone else, a doctor with another
+         *     doctor), or a patient whose email address is not verified yet (`email-not-verified`).
+         */
+        BookingForbidden: {
+            headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/docs/problems/email-not-verified",
+                 *       "title": "Forbidden",
+                 *       "status": 403,
+                 *       "detail": "Confirm your email address before booking: open the link in the verification mail (POST /auth/email-verification/resend sends another).",
+                 *       "email_verified": false
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["ForbiddenProblem"] | components["schemas"]["EmailNotVerifiedProblem"];
+            };
+        };
         /** @description Signed in, but the caller's role may not do this. */
         Forbidden: {
             headers: {
@@ -2985,7 +3480,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["ContentTooLargeProblem"];
             };
         };
-        /** @description Too many failed sign-ins for this email or from this address, or sign-ups from this address, or the address used up its request quota (`MEDAI_RATE_LIMIT`); retry after `Retry-After` seconds. */
+        /** @description Too many failed sign-ins or second-factor codes for this account or from this address, or sign-ups from this address, or the address used up its request quota (`MEDAI_RATE_LIMIT`); retry after `Retry-After` seconds. */
         TooManyRequests: {
             headers: {
                 RateLimit: components["headers"]["RateLimit"];
@@ -3364,6 +3859,8 @@ export type InsideMinimumNoticeProblem = components['schemas']['InsideMinimumNot
 export type BeyondHorizonProblem = components['schemas']['BeyondHorizonProblem'];
 export type PreconditionRequiredProblem = components['schemas']['PreconditionRequiredProblem'];
 export type TooManyRequestsProblem = components['schemas']['TooManyRequestsProblem'];
+export type MfaRequiredProblem = components['schemas']['MfaRequiredProblem'];
+export type EmailNotVerifiedProblem = components['schemas']['EmailNotVerifiedProblem'];
 export type InternalErrorProblem = components['schemas']['InternalErrorProblem'];
 export type UpstreamFailedProblem = components['schemas']['UpstreamFailedProblem'];
 export type UnavailableProblem = components['schemas']['UnavailableProblem'];
@@ -3378,6 +3875,19 @@ export type Registration = components['schemas']['Registration'];
 export type Credentials = components['schemas']['Credentials'];
 export type PasswordGrant = components['schemas']['PasswordGrant'];
 export type RefreshRequest = components['schemas']['RefreshRequest'];
+export type Challenge = components['schemas']['Challenge'];
+export type ChallengeToken = components['schemas']['ChallengeToken'];
+export type OtpCode = components['schemas']['OtpCode'];
+export type RecoveryCode = components['schemas']['RecoveryCode'];
+export type SecondFactor = components['schemas']['SecondFactor'];
+export type TotpCode = components['schemas']['TotpCode'];
+export type MfaEnrolment = components['schemas']['MfaEnrolment'];
+export type RecoveryCodeList = components['schemas']['RecoveryCodeList'];
+export type RecoveryCodes = components['schemas']['RecoveryCodes'];
+export type MfaTokenPair = components['schemas']['MfaTokenPair'];
+export type AccountToken = components['schemas']['AccountToken'];
+export type PasswordResetRequest = components['schemas']['PasswordResetRequest'];
+export type PasswordReset = components['schemas']['PasswordReset'];
 export type TokenPair = components['schemas']['TokenPair'];
 export type User = components['schemas']['User'];
 export type UserUpdate = components['schemas']['UserUpdate'];
@@ -3430,6 +3940,8 @@ export type ResponseNotChangeable = components['responses']['NotChangeable'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseUnauthorized = components['responses']['Unauthorized'];
 export type ResponseCookieRefused = components['responses']['CookieRefused'];
+export type ResponseSignInUnauthorized = components['responses']['SignInUnauthorized'];
+export type ResponseBookingForbidden = components['responses']['BookingForbidden'];
 export type ResponseForbidden = components['responses']['Forbidden'];
 export type ResponseNotFound = components['responses']['NotFound'];
 export type ResponseConflict = components['responses']['Conflict'];
@@ -3547,7 +4059,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
+            401: components["responses"]["SignInUnauthorized"];
             403: components["responses"]["CookieRefused"];
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["ContentTooLarge"];
@@ -3638,6 +4150,204 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["CookieRefused"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    logInSecondStep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecondFactor"];
+            };
+        };
+        responses: {
+            /** @description Signed in. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaTokenPair"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    enrolAtLogIn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Challenge"];
+            };
+        };
+        responses: {
+            /** @description A pending authenticator. */
+            201: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaEnrolment"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    verifyEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AccountToken"];
+            };
+        };
+        responses: {
+            /** @description The address is verified. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    resendVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The mail is on its way. */
+            202: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    requestPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetRequest"];
+            };
+        };
+        responses: {
+            /** @description If the address has an account, the mail is on its way. */
+            202: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    resetPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordReset"];
+            };
+        };
+        responses: {
+            /** @description The password is changed; sign in with it. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -3793,6 +4503,109 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    enrolMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A pending authenticator. */
+            201: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaEnrolment"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    confirmMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TotpCode"];
+            };
+        };
+        responses: {
+            /** @description Enrolled. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    resetMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id.
+                 * @example 6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Reset. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     listAppointments: {
         parameters: {
             query?: {
@@ -3892,7 +4705,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["BookingForbidden"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["SlotConflict"];
             413: components["responses"]["ContentTooLarge"];
