@@ -472,6 +472,11 @@ class MfaTokenPair(TypedDict):
     """
     Seconds the refresh token stays valid if unused.
     """
+    user_id: str
+    """
+    The signed-in user (`GET /users/{user_id}`).
+    """
+    role: Role
     recovery_codes: NotRequired[RecoveryCodeList]
 
 

@@ -1724,7 +1724,9 @@ export interface components {
          *       "token_type": "Bearer",
          *       "expires_in": 900,
          *       "refresh_token": "mrt_Wq3f0Jr2mG1x7VvS4QyK9d8oP5bT6nZcH3eA0uLkXy",
-         *       "refresh_expires_in": 604800
+         *       "refresh_expires_in": 604800,
+         *       "user_id": "0b7e6c1a-3f7d-4c2e-9a51-8d2f4e6b1c90",
+         *       "role": "doctor"
          *     }
          */
         MfaTokenPair: {
@@ -1752,6 +1754,13 @@ export interface components {
              * @example 604800
              */
             refresh_expires_in: number;
+            /**
+             * Format: uuid
+             * @description The signed-in user (`GET /users/{user_id}`).
+             * @example 0b7e6c1a-3f7d-4c2e-9a51-8d2f4e6b1c90
+             */
+            user_id: string;
+            role: components["schemas"]["Role"];
             recovery_codes?: components["schemas"]["RecoveryCodeList"];
         };
         /**
