@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, select
 from domain.model import Role, User
 from persistence.schema import outbox, users, webhook_attempts, webhook_endpoints
 from persistence.sql import Sql
-from persistence.users import _user
+from persistence.users import _COLUMNS, _user
 
 if TYPE_CHECKING:
     from persistence.executor import Executor
@@ -81,7 +81,7 @@ _DISABLE = Sql(
     .where(_e.c.id == bindparam("id"), _e.c.enabled)
     .values(enabled=False, disabled_reason=bindparam("reason"), updated_at=func.now())
 )
-_ADMINS = Sql(select(users).where(users.c.role == Role.ADMIN.value, users.c.active))
+_ADMINS = Sql(select(*_COLUMNS).where(users.c.role == Role.ADMIN.value, users.c.active))
 
 
 class WebhookRepository:
