@@ -65,8 +65,10 @@ def add_user(url: str, role: str) -> tuple[str, str]:
     email = f"{role}-{uuid.uuid4().hex[:10]}@example.org"
     with psycopg.connect(url) as conn:
         row = conn.execute(
-            "INSERT INTO users (email, password_hash, full_name, role, specialty) "
-            "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            # Verified, as the fixtures' users are: an unverified patient cannot book.
+            "INSERT INTO users "
+            "(email, password_hash, full_name, role, specialty, email_verified_at) "
+            "VALUES (%s, %s, %s, %s, %s, now()) RETURNING id",
             (email, _HASH, f"Live {role}", role, "GP" if role == "doctor" else None),
         ).fetchone()
     assert row is not None
