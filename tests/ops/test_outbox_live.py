@@ -20,10 +20,12 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 from standardwebhooks import Webhook
 
 from service import embedded_db, migrate
 from tests.conftest import _HASH, PASSWORD, ROOT
+from tests.contract.people import ALWAYS_OPEN
 from tests.mail_receiver import MailReceiver
 from tests.ops.conftest import Served, start_service
 from tests.webhook_receiver import WebhookReceiver
@@ -71,7 +73,16 @@ def add_user(url: str, role: str) -> tuple[str, str]:
             "VALUES (%s, %s, %s, %s, %s, now()) RETURNING id",
             (email, _HASH, f"Live {role}", role, "GP" if role == "doctor" else None),
         ).fetchone()
-    assert row is not None
+        assert row is not None
+        if role == "doctor":
+            # Open around the clock, as the fixtures' doctors are: the slots booked below fall
+            # at any hour, and a doctor without a schedule gets the default working hours.
+            schedule = {k: v for k, v in ALWAYS_OPEN.items() if k != "time_zone"}
+            conn.execute(
+                "INSERT INTO doctor_availability (doctor_id, time_zone, schedule) "
+                "VALUES (%s, %s, %s)",
+                (row[0], ALWAYS_OPEN["time_zone"], Jsonb(schedule)),
+            )
     return str(row[0]), email
 
 
