@@ -24,6 +24,7 @@ from standardwebhooks import Webhook
 
 from service import embedded_db, migrate
 from tests.conftest import _HASH, PASSWORD, ROOT
+from tests.contract import people
 from tests.mail_receiver import MailReceiver
 from tests.ops.conftest import Served, start_service
 from tests.webhook_receiver import WebhookReceiver
@@ -69,7 +70,10 @@ def add_user(url: str, role: str) -> tuple[str, str]:
             "VALUES (%s, %s, %s, %s, %s) RETURNING id",
             (email, _HASH, f"Live {role}", role, "GP" if role == "doctor" else None),
         ).fetchone()
-    assert row is not None
+        assert row is not None
+        if role == "doctor":
+            # Bookings at any hour: availability is not what this test is about.
+            people.open_around_the_clock(conn, str(row[0]))
     return str(row[0]), email
 
 
