@@ -20,12 +20,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 from standardwebhooks import Webhook
 
 from service import embedded_db, migrate
 from tests.conftest import _HASH, PASSWORD, ROOT
-from tests.contract.people import ALWAYS_OPEN
+from tests.contract import people
 from tests.mail_receiver import MailReceiver
 from tests.ops.conftest import Served, start_service
 from tests.webhook_receiver import WebhookReceiver
@@ -75,14 +74,8 @@ def add_user(url: str, role: str) -> tuple[str, str]:
         ).fetchone()
         assert row is not None
         if role == "doctor":
-            # Open around the clock, as the fixtures' doctors are: the slots booked below fall
-            # at any hour, and a doctor without a schedule gets the default working hours.
-            schedule = {k: v for k, v in ALWAYS_OPEN.items() if k != "time_zone"}
-            conn.execute(
-                "INSERT INTO doctor_availability (doctor_id, time_zone, schedule) "
-                "VALUES (%s, %s, %s)",
-                (row[0], ALWAYS_OPEN["time_zone"], Jsonb(schedule)),
-            )
+            # Bookings at any hour: availability is not what this test is about.
+            people.open_around_the_clock(conn, str(row[0]))
     return str(row[0]), email
 
 
