@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import zoneinfo
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain import scheduling
+from domain.availability import LocalSpelling
 from domain.errors import InvalidRequest
 from domain.scheduling import Availability, Busy, Rule, SlotQuery, TimeOff, WeeklyInterval
 
@@ -330,3 +332,41 @@ def test_no_bookable_time_on_the_grid_is_missing(scenario: tuple[Availability, S
                 )
                 assert bookable == (start in listed), (start, bookable)
             start += query.length
+
+
+# ---- spelling slots in the zone asked for -----------------------------------------------------
+
+ZONES = sorted(zoneinfo.available_timezones())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    zone=st.sampled_from(ZONES),
+    minute=st.integers(min_value=0, max_value=60 * 24 * 366 * 3),
+    repeat=st.booleans(),
+)
+def test_local_spelling_is_isoformat_in_every_zone(zone: str, minute: int, repeat: bool) -> None:
+    """The reply's ``local_*`` text (written by orjson, memoised per reply) is exactly what
+    ``isoformat`` writes, in every zone the service accepts, zero offsets as ``+00:00``, DST
+    changes included (three years of whole minutes from now, where slots lie)."""
+    tz = ZoneInfo(zone)
+    instant = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=minute)
+    spelling = LocalSpelling(tz)
+    if repeat:
+        spelling(instant + timedelta(minutes=30))  # an earlier spelling must not leak into this
+    assert spelling(instant) == instant.astimezone(tz).isoformat()
+    assert spelling(instant) == instant.astimezone(tz).isoformat()  # from the memo
+
+
+def test_local_spelling_of_zero_offsets_and_both_dst_changes() -> None:
+    cases = {
+        ("UTC", datetime(2027, 1, 4, 9, tzinfo=UTC)): "2027-01-04T09:00:00+00:00",
+        ("Europe/London", datetime(2027, 1, 4, 9, tzinfo=UTC)): "2027-01-04T09:00:00+00:00",
+        ("Europe/Berlin", datetime(2027, 3, 28, 0, 30, tzinfo=UTC)): "2027-03-28T01:30:00+01:00",
+        ("Europe/Berlin", datetime(2027, 3, 28, 1, 0, tzinfo=UTC)): "2027-03-28T03:00:00+02:00",
+        ("America/New_York", datetime(2027, 11, 7, 5, 30, tzinfo=UTC)): "2027-11-07T01:30:00-04:00",
+        ("America/New_York", datetime(2027, 11, 7, 6, 30, tzinfo=UTC)): "2027-11-07T01:30:00-05:00",
+        ("Asia/Kolkata", datetime(2027, 1, 4, 9, tzinfo=UTC)): "2027-01-04T14:30:00+05:30",
+    }
+    for (zone, instant), expected in cases.items():
+        assert LocalSpelling(ZoneInfo(zone))(instant) == expected
