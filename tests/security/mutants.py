@@ -431,6 +431,9 @@ def header_size_unlimited(mp: pytest.MonkeyPatch) -> None:
 @mutant("security headers on every response", API8)
 def security_headers_dropped(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(hardening, "COMMON", [])
+    # What replies are given: the lists made from COMMON at import.
+    mp.setattr(hardening, "_API_HEADERS", ())
+    mp.setattr(hardening, "_DOCS_HEADERS", ())
 
 
 @mutant("CORS grants listed origins only", API8)
