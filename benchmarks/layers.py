@@ -261,15 +261,7 @@ def _no_access_log() -> Iterator[None]:
 BARE = "the bare baseline (benchmarks/bare_app.py)"
 VARIANTS: dict[str, Variant] = {
     "without the access log line": _no_access_log,
-    **{
-        f"without {name}": _without_middleware(name)
-        for name in (
-            "ObservabilityMiddleware",
-            "HardeningMiddleware",
-            "CORSMiddleware",
-            "MethodGuard",
-        )
-    },
+    **{f"without {name}": _without_middleware(name) for name in ("Edge", "Inner")},
     **{
         f"without Connexion's {name}": _without_connexion_middleware(name)
         for name in ("SwaggerUIMiddleware", "ResponseValidationMiddleware")

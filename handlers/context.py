@@ -35,7 +35,7 @@ SERVICES_KEY = "medai.runtime"
 """Where the scope holds the app's ``Services``."""
 
 REQUEST_ID_KEY = "medai.request_id"
-"""Where the scope holds the request id the observability middleware gave the request."""
+"""Where the scope holds the request id the edge layer (``service.edge``) gave the request."""
 
 
 class Services(Protocol):
@@ -118,7 +118,7 @@ def client_address() -> str | None:
 
 
 def request_id() -> str | None:
-    """The id the observability middleware gave this request (sent on to the ML service)."""
+    """The id the edge layer gave this request (sent on to the ML service)."""
     value = _scope().get(REQUEST_ID_KEY)
     return str(value) if value else None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -30,10 +31,10 @@ from service import (
     signatures,
 )
 from service.admission import AdmissionControl
-from service.hardening import HardenedServerErrors, HardeningMiddleware
+from service.edge import Edge
 from service.jsonifier import OrjsonJsonifier
-from service.methods import MethodGuard, spec_paths
-from service.observability import ObservabilityMiddleware, operation_routes
+from service.methods import Methods, PathMethods, spec_paths
+from service.observability import operation_routes
 from service.ratelimit import RateLimit
 from service.reference import (
     DOCS_PATH,
@@ -52,37 +53,50 @@ SPEC_DIR = Path(__file__).resolve().parent.parent / "openapi"
 SPEC_FILE = "medai.yaml"
 
 
-class RuntimeMiddleware:
-    """Puts the runtime in every request's scope, where the security function, handlers and
-    error handlers find it (no module-level globals), and makes the scope the current
-    request's for the handlers (``REQUEST_SCOPE``)."""
+class Inner:
+    """Our layer inside CORS (a preflight is answered before any 405) and outside Connexion's
+    error handlers (every 401 gets its challenge, whoever answered it), one ASGI layer for:
 
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+    - the runtime in every request's scope, where the security function, handlers and error
+      handlers find it (no module-level globals), and the scope made the current request's
+      for the handlers (``REQUEST_SCOPE``);
+    - the 405s of the spec's paths (``service.methods``);
+    - the RFC 6750 challenge on every 401 (``service.security.challenged``).
+    """
+
+    def __init__(self, app: ASGIApp, runtime: Runtime, paths: list[PathMethods]) -> None:
         self.app = app
         self.runtime = runtime
+        self.methods = Methods(paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope[SCOPE_KEY] = self.runtime
         REQUEST_SCOPE.set(scope)
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refused = self.methods.refused(scope)
+        if refused is not None:
+            await self.methods.refuse(refused, scope["method"], send)
+            return
+        await self.app(scope, receive, security.challenged(send))
 
 
-# The outermost layer, wrapped in the security headers (service/hardening.py).
-_REPLACED = {ServerErrorMiddleware: HardenedServerErrors}
-
-
-def _connexion_app(**options: Any) -> AsyncApp:
+def _connexion_app(edge: Any, **options: Any) -> AsyncApp:
     """Stock Connexion, or the same with its per-request rebuilding done once per operation
     (``service.fastpath``: only on the Connexion release it was proven on, and unless switched
-    off). Either way the app's middlewares and validators below are the same ones."""
+    off). Either way the app's middlewares and validators below are the same ones, and the
+    ``edge`` (``service.edge``) takes the place of Connexion's last-resort error middleware,
+    which it wraps: the outermost layer."""
+    replaced = {ServerErrorMiddleware: edge}
     if fastpath.enabled():
         return fastpath.PlannedApp(
             __name__,
-            middlewares=fastpath.middlewares(_REPLACED),
+            middlewares=fastpath.middlewares(replaced),
             security_map=fastpath.SECURITY_MAP,
             **options,
         )
-    middlewares = [_REPLACED.get(m, m) for m in ConnexionMiddleware.default_middlewares]
+    middlewares = [replaced.get(m, m) for m in ConnexionMiddleware.default_middlewares]
     return AsyncApp(
         __name__, middlewares=middlewares, security_map=security.SECURITY_MAP, **options
     )
@@ -114,7 +128,17 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
                 await worker.stop()
             await runtime.stop()
 
-    app = _connexion_app(specification_dir=SPEC_DIR, jsonifier=OrjsonJsonifier(), lifespan=lifespan)
+    # Request id, size limits, /metrics, security headers, metrics and the access log of every
+    # reply, size refusals, admission refusals, CORS preflights and bare 500s included.
+    edge = functools.partial(
+        Edge,
+        routes=operation_routes(SPEC_DIR / SPEC_FILE),
+        max_body_bytes=settings.max_body_bytes,
+        serve_metrics=settings.metrics,
+    )
+    app = _connexion_app(
+        edge, specification_dir=SPEC_DIR, jsonifier=OrjsonJsonifier(), lifespan=lifespan
+    )
     signatures.freeze(security.token_info)
     # Connexion routes, validates and authenticates from the published contract, with the
     # roles of each operation where its security middleware enforces them.
@@ -133,26 +157,13 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
     app.add_middleware(ContractPages, position=MiddlewarePosition.BEFORE_SWAGGER)
     # After routing and security, before Connexion's validation: bodies read whole, 415s.
     app.add_middleware(BodyGate, position=MiddlewarePosition.BEFORE_VALIDATION, spec=published)
-    # First added is outermost: request id, access log and metrics cover every reply,
-    # including size refusals and CORS preflights.
-    app.add_middleware(
-        ObservabilityMiddleware,
-        position=MiddlewarePosition.BEFORE_EXCEPTION,
-        routes=operation_routes(SPEC_DIR / SPEC_FILE),
-        serve_metrics=settings.metrics,
-    )
+    # First added is outermost (inside the edge).
     if settings.max_in_flight:  # inside the access log and metrics: refusals are counted
         app.add_middleware(
             AdmissionControl,
             position=MiddlewarePosition.BEFORE_EXCEPTION,
             max_in_flight=settings.max_in_flight,
         )
-    app.add_middleware(
-        HardeningMiddleware,
-        position=MiddlewarePosition.BEFORE_EXCEPTION,
-        max_body_bytes=settings.max_body_bytes,
-        headers=False,
-    )
     # CORS outside routing and security, so a preflight never needs a token. Exact origins
     # from configuration only: never reflected, never "*". Credentials are allowed for the one
     # cookie there is, a browser sign-in's refresh token (HttpOnly, SameSite=Strict, /auth only,
@@ -187,14 +198,9 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
             RateLimit, position=MiddlewarePosition.BEFORE_EXCEPTION, quota=settings.rate_limit
         )
     app.add_middleware(
-        RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime
-    )
-    # Outside the error handlers, so every 401 gets its challenge whoever answered it.
-    app.add_middleware(security.BearerChallenge, position=MiddlewarePosition.BEFORE_EXCEPTION)
-    # Inside CORS, so that a preflight OPTIONS is answered before any 405.
-    app.add_middleware(
-        MethodGuard,
+        Inner,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
+        runtime=runtime,
         paths=spec_paths(SPEC_DIR / SPEC_FILE),
     )
     if settings.swagger_ui:

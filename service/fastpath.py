@@ -23,6 +23,13 @@ What Connexion 3.3 rebuilds per request and this module builds at start-up:
 - Swagger UI's two routers and scope copy, entered here only for the documentation's own paths
   (``DocsOnlySwaggerUI``).
 - the security handler's signature inspection of the token function (``CachedRoleBearer``).
+- the routing of a concrete path (no parameters): Starlette tries the routes one by one, in the
+  spec's order, so a path near the end pays a regular-expression match for every route before
+  it. ``PlannedRouting`` finds, at start-up, the route Starlette would take for each concrete
+  path and method (the first full match, the same one whatever else is in the request), and
+  enters it directly; any other request is routed by Connexion's router as before.
+- the parameter validation of an operation that declares no parameter, asked with no query
+  string: there is nothing it could refuse (``PlannedValidationOperation``).
 
 The stand-in middlewares take the places of Connexion's in the stack, and ``PlannedApp``
 translates every ``MiddlewarePosition`` to the stand-in, so each documented position works.
@@ -55,10 +62,13 @@ from connexion.middleware.request_validation import (
     RequestValidationMiddleware,
     RequestValidationOperation,
 )
+from connexion.middleware.routing import RoutingMiddleware, RoutingOperation
+from connexion.middleware.routing import _scope as routing_scope
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
 from connexion.utils import TYPE_MAP
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.reference import page_path
@@ -300,6 +310,8 @@ class PlannedValidationOperation(RequestValidationOperation):  # type: ignore[mi
     def __init__(self, next_app: ASGIApp, *, operation: AbstractOperation, **kwargs: Any) -> None:
         super().__init__(next_app, operation=operation, **kwargs)
         self._bodiless = not operation.request_body
+        # No parameter to check and, without a query string, no unknown one to refuse.
+        self._nothing_to_check = self._bodiless and not operation.parameters
         uri_parser = operation._uri_parser_class(operation.parameters, operation.body_definition())
         self._parameters = self._validator_map["parameter"](
             operation.parameters,
@@ -312,7 +324,8 @@ class PlannedValidationOperation(RequestValidationOperation):  # type: ignore[mi
         if not self._bodiless:
             await super().__call__(scope, receive, send)
             return
-        self._parameters.validate(scope)
+        if not (self._nothing_to_check and not scope["query_string"]):
+            self._parameters.validate(scope)
         await self.next_app(scope, receive, send)
 
 
@@ -343,6 +356,79 @@ class DocsOnlySwaggerUI(SwaggerUIMiddleware):  # type: ignore[misc]
         await super().__call__(scope, receive, send)
 
 
+Hop = tuple[Router, BaseRoute]
+
+
+class PlannedRouting(RoutingMiddleware):  # type: ignore[misc]
+    """Connexion's routing, with the route of each concrete path and method found once.
+
+    For such a request (and no ``root_path``, under which the plan was made) it does what
+    Starlette's routers would do on their first full match, one router after the other (the
+    ``router`` key, the matched route's child scope), without trying the routes before it;
+    everything else goes through Connexion's router."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__(app)
+        self._plans: dict[tuple[str, str], tuple[Hop, ...]] = {}
+
+    def add_api(self, *args: Any, **kwargs: Any) -> None:
+        super().add_api(*args, **kwargs)
+        self._plans = _route_plans(self.router)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("root_path"):
+            await super().__call__(scope, receive, send)
+            return
+        plan = self._plans.get((scope["path"], scope["method"]))
+        if plan is None:
+            await super().__call__(scope, receive, send)
+            return
+        routing_scope.set(dict(scope))
+        for router, route in plan:
+            if "router" not in scope:
+                scope["router"] = router
+            scope.update(route.matches(scope)[1])
+        await plan[-1][1].handle(scope, receive, send)
+
+
+def _route_plans(router: Router) -> dict[tuple[str, str], tuple[Hop, ...]]:
+    """For every concrete path and method of ``router``'s operations, the routers and routes
+    Starlette would go through; a path it would send elsewhere gets no plan."""
+    plans: dict[tuple[str, str], tuple[Hop, ...]] = {}
+    for path, methods in _concrete_routes(router, ""):
+        for method in methods:
+            scope = {"type": "http", "path": path, "root_path": "", "method": method}
+            plan = _first_full_matches(router, scope)
+            if plan is not None:
+                plans[(path, method)] = plan
+    return plans
+
+
+def _concrete_routes(router: Router, prefix: str) -> Iterator[tuple[str, set[str]]]:
+    for route in router.routes:
+        if isinstance(route, Mount) and isinstance(route.app, Router):
+            yield from _concrete_routes(route.app, prefix + route.path)
+        elif isinstance(route, Route) and not route.param_convertors and route.methods:
+            yield prefix + route.path, route.methods
+
+
+def _first_full_matches(router: Router, scope: dict[str, Any]) -> tuple[Hop, ...] | None:
+    # Only a plain router (its middleware stack is itself) is entered in its place.
+    if router.middleware_stack != router.app:
+        return None
+    for route in router.routes:
+        match, child = route.matches(scope)
+        if match is not Match.FULL:
+            continue
+        if isinstance(route, Mount) and isinstance(route.app, Router):
+            rest = _first_full_matches(route.app, {**scope, **child})
+            return None if rest is None else ((router, route), *rest)
+        if isinstance(route, Route) and isinstance(route.app, RoutingOperation):
+            return ((router, route),)
+        return None
+    return None
+
+
 class CachedRoleBearer(RoleBearer):
     """``RoleBearer`` without Connexion 3.3's two signature inspections per request."""
 
@@ -356,6 +442,7 @@ class CachedRoleBearer(RoleBearer):
 STAND_INS: dict[type, type] = {
     SwaggerUIMiddleware: DocsOnlySwaggerUI,
     RequestValidationMiddleware: PlannedRequestValidation,
+    RoutingMiddleware: PlannedRouting,
 }
 """Connexion's default middlewares this module stands in for, by the ones standing in."""
 

@@ -7,14 +7,15 @@
 - Request size limits: a body over the limit is a 413, oversized headers a 431, before any
   handler runs.
 
-The headers are added by the app's outermost layer (``HardenedServerErrors``, in the place of
-Connexion's last-resort error middleware), so that replies made outside the rest of the stack
-get them too: ``/metrics`` (answered by the observability middleware), and the bare 500 for an
-error no handler caught. ``HardeningMiddleware`` sits further in, where its size refusals are
-still logged and counted.
+Both are done by the app's outermost layer (``service.edge``, in the place of Connexion's
+last-resort error middleware, which it wraps), so that replies made outside the rest of the
+stack get the headers too: ``/metrics``, the size refusals, and the bare 500 for an error no
+handler caught.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware.server_error import ServerErrorMiddleware
@@ -39,100 +40,60 @@ COMMON = [
 MAX_HEADER_BYTES = 16 * 1024
 _API_HEADERS = (*COMMON, (b"content-security-policy", API_CSP))
 _DOCS_HEADERS = (*COMMON, (b"content-security-policy", DOCS_CSP))
+_NO_STORE = (b"cache-control", b"no-store")
 
 
-def hardened(send: Send, path: str) -> Send:
-    """``send`` with the security headers added to the response start (a header the reply
-    set itself is kept) and any ``Server`` banner removed."""
-    docs = path.startswith("/docs")
-    extra = _DOCS_HEADERS if docs else _API_HEADERS
-
-    async def send_hardened(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = [(k, v) for k, v in message.get("headers", []) if k != b"server"]
-            names = {key.lower() for key, _ in headers}
-            headers.extend(pair for pair in extra if pair[0] not in names)
-            if b"cache-control" not in names and not docs:
-                headers.append((b"cache-control", b"no-store"))
-            message["headers"] = headers
-        await send(message)
-
-    return send_hardened
+def secured(headers: Iterable[tuple[bytes, bytes]], docs: bool) -> list[tuple[bytes, bytes]]:
+    """A reply's ``headers`` with the security headers added (a header the reply set itself is
+    kept) and any ``Server`` banner removed; ``docs``: for the documentation pages."""
+    kept = [(k, v) for k, v in headers if k != b"server"]
+    names = {key.lower() for key, _ in kept}
+    kept.extend(pair for pair in (_DOCS_HEADERS if docs else _API_HEADERS) if pair[0] not in names)
+    if b"cache-control" not in names and not docs:
+        kept.append(_NO_STORE)
+    return kept
 
 
-class SecurityHeaders:
-    """The security headers on every HTTP reply of ``app``."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        await self.app(scope, receive, hardened(send, scope["path"]))
+def is_docs(path: str) -> bool:
+    return path.startswith("/docs")
 
 
-class HardenedServerErrors:
-    """Connexion's outermost middleware, its last-resort 500 for an error nothing else caught,
-    wrapped in the security headers; it takes that middleware's place in the app's list, which
-    makes the headers the last thing added to every reply, whoever made it."""
+def refusal(scope: Scope, max_body_bytes: int) -> tuple[int, str] | None:
+    """The size refusal a request gets before anything reads it, if any: its declared body
+    over ``max_body_bytes`` (413), its headers over ``MAX_HEADER_BYTES`` (431)."""
+    size = 0
+    for key, value in scope["headers"]:
+        size += len(key) + len(value)
+        if key == b"content-length" and value.isdigit() and int(value) > max_body_bytes:
+            return 413, f"The request body exceeds {max_body_bytes} bytes."
+    if size > MAX_HEADER_BYTES:
+        return 431, f"The request headers exceed {MAX_HEADER_BYTES} bytes."
+    return None
 
-    def __init__(self, app: ASGIApp) -> None:
-        # With a handler: Connexion 3.3's default one is a coroutine function that its
-        # middleware calls without awaiting, so no reply at all would be sent.
-        self.app = SecurityHeaders(ServerErrorMiddleware(app, handler=_unhandled))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
+def limited(receive: Receive, limit: int) -> Receive:
+    """``receive`` that stops a body (chunked, or longer than it said) past ``limit`` bytes."""
+    seen = 0
+
+    async def counting_receive() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge(f"The request body exceeds {limit} bytes.")
+        return message
+
+    return counting_receive
 
 
-class HardeningMiddleware:
-    """The size limits; and the headers too when ``headers`` (the app leaves those to
-    ``HardenedServerErrors``, which covers more replies)."""
-
-    def __init__(self, app: ASGIApp, max_body_bytes: int, *, headers: bool = True) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-        self.headers = headers
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if self.headers:
-            send = hardened(send, scope["path"])
-        refusal = self._refusal(scope)
-        if refusal is not None:
-            status, detail = refusal
-            await _respond(send, status, detail)
-            return
-        await self.app(scope, self._limited(receive), send)
-
-    def _refusal(self, scope: Scope) -> tuple[int, str] | None:
-        size = 0
-        for key, value in scope["headers"]:
-            size += len(key) + len(value)
-            if key == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
-                return 413, f"The request body exceeds {self.max_body_bytes} bytes."
-        if size > MAX_HEADER_BYTES:
-            return 431, f"The request headers exceed {MAX_HEADER_BYTES} bytes."
-        return None
-
-    def _limited(self, receive: Receive) -> Receive:
-        seen = 0
-        limit = self.max_body_bytes
-
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise BodyTooLarge(f"The request body exceeds {limit} bytes.")
-            return message
-
-        return counting_receive
+def server_errors(app: ASGIApp) -> ASGIApp:
+    """``app`` under Starlette's last-resort 500 for an error nothing else caught, as a
+    problem."""
+    # With a handler: Connexion 3.3's default one is a coroutine function that its
+    # middleware calls without awaiting, so no reply at all would be sent.
+    wrapped: ASGIApp = ServerErrorMiddleware(app, handler=_unhandled)
+    return wrapped
 
 
 def _unhandled(_request: ConnexionRequest, _exc: Exception) -> ConnexionResponse:
@@ -144,7 +105,7 @@ def _unhandled(_request: ConnexionRequest, _exc: Exception) -> ConnexionResponse
     )
 
 
-async def _respond(send: Send, status: int, detail: str) -> None:
+async def refuse(send: Send, status: int, detail: str) -> None:
     titles = {413: "Content Too Large", 431: "Request Header Fields Too Large"}
     body = problem_bytes(status, titles[status], detail)
     await send(

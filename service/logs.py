@@ -147,11 +147,37 @@ class AccessLog:
     def enabled(self) -> bool:
         return self._logger.isEnabledFor(logging.INFO)
 
-    def write(self, fields: dict[str, Any]) -> None:
-        entry = _head(datetime.now(UTC), "info", ACCESS_LOGGER, self._pid, "request")
-        entry.update(fields)
+    def write(
+        self,
+        method: str,
+        route: str | None,
+        operation: str | None,
+        status: int,
+        seconds: float,
+        request_id: str,
+        user_id: Any,
+    ) -> None:
+        """The line of one request: ``JsonFormatter``'s fields, then the request's."""
+        line = orjson.dumps(
+            {
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "level": "info",
+                "logger": ACCESS_LOGGER,
+                "pid": self._pid,
+                "message": "request",
+                "method": method,
+                "route": route,
+                "operation": operation,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+                "request_id": request_id,
+                "user_id": user_id,
+            },
+            default=str,
+            option=orjson.OPT_APPEND_NEWLINE,
+        )
         # One write of a whole line: stderr is line-buffered, as the logging handler's is.
-        sys.stderr.write(orjson.dumps(entry, default=str).decode() + "\n")
+        sys.stderr.write(line.decode())
 
 
 def config(level: str) -> dict[str, Any]:

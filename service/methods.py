@@ -4,8 +4,9 @@ Connexion routes every (path, method) pair as a Starlette route of its own, whic
 promises of the contract: a 405 lists only the methods of the first route whose path matched
 (``Allow: HEAD, GET`` on a path that also takes PUT), and ``PUT /users/me`` is served by
 ``PUT /users/{user_id}`` as if ``me`` were an id, although OpenAPI matches a concrete path
-before a templated one (``/users/me`` has no PUT, so the answer is 405). This middleware knows
-every path of the spec with all of its methods and answers those 405s itself.
+before a templated one (``/users/me`` has no PUT, so the answer is 405). This module knows
+every path of the spec with all of its methods (``Methods``), and the app's inner layer
+(``service.app.Inner``) answers those 405s itself.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml  # type: ignore[import-untyped]
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from service.problems import problem_bytes
 
@@ -51,9 +52,10 @@ def spec_paths(spec_file: Path) -> list[PathMethods]:
     return sorted(paths, key=lambda path: "{" in path.template)
 
 
-class MethodGuard:
-    def __init__(self, app: ASGIApp, paths: list[PathMethods]) -> None:
-        self.app = app
+class Methods:
+    """Every path of the spec with all of its methods: the 405 a request gets, if any."""
+
+    def __init__(self, paths: list[PathMethods]) -> None:
         # Concrete paths by a dictionary lookup; only templated ones need their patterns, in
         # the spec's order. Concrete before templated either way, as OpenAPI matches.
         self.concrete = {p.template: p for p in paths if "{" not in p.template}
@@ -68,16 +70,15 @@ class MethodGuard:
                 return candidate
         return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path = self._match(scope["path"])
-            if path is not None and not path.takes(scope["method"]):
-                await self._refuse(path, scope["method"], send)
-                return
-        await self.app(scope, receive, send)
+    def refused(self, scope: Scope) -> PathMethods | None:
+        """The spec's path of this HTTP request when it does not take the request's method."""
+        path = self._match(scope["path"])
+        if path is not None and not path.takes(scope["method"]):
+            return path
+        return None
 
     @staticmethod
-    async def _refuse(path: PathMethods, method: str, send: Send) -> None:
+    async def refuse(path: PathMethods, method: str, send: Send) -> None:
         body = problem_bytes(
             405,
             "Method Not Allowed",

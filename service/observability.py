@@ -1,8 +1,8 @@
 """Request id, access log line and metrics for every request, and ``/metrics`` itself.
 
-One pure ASGI middleware, placed before Connexion's exception middleware so that error replies
-pass through it too. It runs on every request, so it stays lean: no per-request objects beyond
-a send wrapper and the access line, label children cached per (operation, method, status).
+Done by the app's outermost layer (``service.edge``), so that every reply is counted and
+logged, errors included. It runs on every request, so it stays lean: no per-request objects
+beyond the access line, label children cached per (operation, method, status).
 
 ``/metrics`` is answered here, outside the spec: Prometheus' ``text/plain; version=…`` content
 type cannot be described in the contract without tripping the response checks.
@@ -14,13 +14,11 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from time import perf_counter
 from typing import Any
 
 import yaml  # type: ignore[import-untyped]
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope, Send
 
-from handlers.context import REQUEST_ID_KEY
 from service import metrics
 from service.logs import AccessLog
 from service.resolver import handler_name
@@ -63,48 +61,15 @@ def request_id(headers: list[tuple[bytes, bytes]]) -> str:
     return os.urandom(16).hex()
 
 
-class ObservabilityMiddleware:
-    def __init__(
-        self, app: ASGIApp, routes: Mapping[str, tuple[str, str]], serve_metrics: bool = True
-    ) -> None:
-        self.app = app
+class Recorder:
+    """The metrics and the access-log line of a finished request."""
+
+    def __init__(self, routes: Mapping[str, tuple[str, str]]) -> None:
         self.routes: dict[str, tuple[str | None, str | None]] = dict(routes)
-        self.serve_metrics = serve_metrics
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.access_log = AccessLog()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = perf_counter()
-        rid = request_id(scope["headers"])
-        scope[REQUEST_ID_KEY] = rid
-        id_header = (REQUEST_ID_HEADER, rid.encode("ascii"))
-        # Connexion's routing and security write into this dict (their scope is a shallow copy
-        # of ours), which is how the operation and the caller are known afterwards.
-        extensions = scope.setdefault("extensions", {})
-        scraped = self.serve_metrics and scope["path"] == METRICS_PATH
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), id_header]
-            await send(message)
-
-        try:
-            if scraped:
-                await _send_metrics(scope, send_with_id)
-            else:
-                await self.app(scope, receive, send_with_id)
-        finally:
-            self._record(
-                scope["method"], extensions, scraped, status, perf_counter() - started, rid
-            )
-
-    def _record(
+    def record(
         self,
         method: str,
         extensions: dict[str, Any],
@@ -135,19 +100,17 @@ class ObservabilityMiddleware:
         if self.access_log.enabled:
             context = extensions.get("connexion_context")
             self.access_log.write(
-                {
-                    "method": method,
-                    "route": route,
-                    "operation": operation,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 3),
-                    "request_id": rid,
-                    "user_id": context.get("user") if context else None,
-                }
+                method,
+                route,
+                operation,
+                status,
+                seconds,
+                rid,
+                context.get("user") if context else None,
             )
 
 
-async def _send_metrics(scope: Scope, send: Send) -> None:
+async def send_metrics(scope: Scope, send: Send) -> None:
     if scope["method"] not in ("GET", "HEAD"):
         body, status, content_type = b"", 405, b"text/plain; charset=utf-8"
         headers = [(b"allow", b"GET, HEAD")]

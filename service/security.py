@@ -13,10 +13,10 @@ and session version are read from PostgreSQL: deactivation, a role change or a p
 end older tokens immediately, on every instance.
 
 Every 401 carries an RFC 6750 challenge (``WWW-Authenticate: Bearer realm="medai"``, added by
-``BearerChallenge`` to whichever layer answered). A bearer token that is refused adds
-``error="invalid_token"`` and an ``error_description`` (the problem's ``detail`` says the
-same) telling an expired token, which the client should refresh, from an invalid or revoked
-one, which needs a new sign-in.
+``challenged``, in the app's inner layer, to whichever layer answered). A bearer token that is
+refused adds ``error="invalid_token"`` and an ``error_description`` (the problem's ``detail``
+says the same) telling an expired token, which the client should refresh, from an invalid or
+revoked one, which needs a new sign-in.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 
 from connexion.exceptions import OAuthProblem, ProblemException
 from connexion.security import NO_VALUE, BearerSecurityHandler
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Send
 
 from domain.credentials import ExpiredToken, InvalidToken
 from domain.errors import DatabaseUnavailable, database_unreachable
@@ -40,6 +40,7 @@ _CACHE_KEY = "medai.token_info"
 
 REALM = "medai"
 CHALLENGE = f'Bearer realm="{REALM}"'
+CHALLENGE_BYTES = CHALLENGE.encode()
 EXPIRED = "The access token has expired; refresh it or sign in again."
 INVALID = "The access token is invalid or has been revoked; sign in again."
 
@@ -171,24 +172,16 @@ SECURITY_MAP = {"bearer": RoleBearer}
 """For ``security_map``: the handler Connexion uses for the spec's ``http`` bearer scheme."""
 
 
-class BearerChallenge:
-    """Adds the RFC 6750 challenge to every 401 that carries none: no or unusable
+def challenged(send: Send) -> Send:
+    """``send`` adding the RFC 6750 challenge to every 401 that carries none: no or unusable
     credentials (Connexion's security layer) and failed sign-ins or refreshes alike."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    async def send_challenged(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 401:
+            headers = list(message.get("headers", []))
+            if not any(key.lower() == b"www-authenticate" for key, _ in headers):
+                headers.append((b"www-authenticate", CHALLENGE_BYTES))
+                message["headers"] = headers
+        await send(message)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def challenged(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 401:
-                headers = list(message.get("headers", []))
-                if not any(key.lower() == b"www-authenticate" for key, _ in headers):
-                    headers.append((b"www-authenticate", CHALLENGE.encode()))
-                    message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, challenged)
+    return send_challenged

@@ -22,11 +22,13 @@ from connexion.decorators.response import AsyncResponseDecorator
 from connexion.frameworks.starlette import Starlette as StarletteFramework
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware import MiddlewarePosition
+from connexion.middleware.routing import RoutingMiddleware, RoutingOperation
 from connexion.operations import OpenAPIOperation
 from connexion.resolver import Resolver
 from connexion.spec import Specification
 from connexion.utils import inspect_function_arguments
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import fastpath
@@ -228,6 +230,102 @@ def test_a_ready_response_is_sent_as_it_is() -> None:
     ready = Response(b"x", 202)
     operation = SimpleNamespace(produces=["application/json"], operation_id="thing")
     assert PlannedReply(operation, OrjsonJsonifier())(ready) is ready
+
+
+# ---- routing: a concrete path entered as Starlette's routers would enter it -------------------
+
+
+def _thing(operation_id: str, *parameters: str) -> dict[str, Any]:
+    return {
+        "operationId": operation_id,
+        "parameters": [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in parameters
+        ],
+        "responses": {"200": {"description": "ok"}},
+    }
+
+
+# A templated path before a concrete one it also matches: Starlette takes the first.
+ROUTED = {
+    "openapi": "3.0.3",
+    "info": {"title": "things", "version": "1"},
+    "paths": {
+        "/things/{thing_id}": {"get": _thing("getThing", "thing_id")},
+        "/things/mine": {"get": _thing("myThings"), "put": _thing("putMine")},
+        "/things": {"get": _thing("listThings"), "delete": _thing("dropThings")},
+        "/stuff": {"get": _thing("listStuff")},
+    },
+}
+ROUTED_REQUESTS = [
+    (method, path, root)
+    for method in ("GET", "HEAD", "PUT", "DELETE", "POST")
+    for path in ("/things/mine", "/things", "/things/7", "/stuff", "/stuff/", "/nothing")
+    for root in ("", "/api")
+]
+
+
+async def _routed(routing: Any, method: str, path: str, root: str) -> Any:
+    seen: dict[str, Any] = {}
+
+    async def next_app(scope: Scope, _receive: Receive, _send: Send) -> None:
+        seen["routing"] = dict(scope.get("extensions", {}).get("connexion_routing", {}))
+        seen["path_params"] = dict(scope.get("path_params", {}))
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        seen.setdefault("sent", []).append(message)
+
+    middleware = routing(next_app)
+    middleware.add_api(
+        Specification.from_dict(ROUTED), resolver=Resolver(function_resolver=lambda _: things)
+    )
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": root + path,
+        "root_path": root,
+        "query_string": b"",
+        "headers": [],
+    }
+    await middleware(scope, receive, send)
+    # What the routers leave in the caller's scope, besides what they hand on.
+    seen["scope"] = {
+        key: value for key, value in scope.items() if key not in ("router", "endpoint")
+    }
+    endpoint = scope.get("endpoint")
+    seen["endpoint"] = getattr(endpoint, "operation_id", type(endpoint).__name__)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "root"), ROUTED_REQUESTS, ids=[" ".join(r) for r in ROUTED_REQUESTS]
+)
+async def test_a_request_is_routed_as_connexions_router_routes_it(
+    method: str, path: str, root: str
+) -> None:
+    stock = await _routed(RoutingMiddleware, method, path, root)
+    planned = await _routed(fastpath.PlannedRouting, method, path, root)
+    assert planned == stock
+
+
+def test_a_concrete_path_behind_a_templated_one_is_planned_to_the_templated_one() -> None:
+    routing = fastpath.PlannedRouting(Response())
+    routing.add_api(
+        Specification.from_dict(ROUTED), resolver=Resolver(function_resolver=lambda _: things)
+    )
+    chosen = {}
+    for key, plan in routing._plans.items():
+        route = plan[-1][1]
+        assert isinstance(route, Route)
+        assert isinstance(route.endpoint, RoutingOperation)
+        chosen[key] = route.endpoint.operation_id
+    assert chosen[("/things/mine", "GET")] == "getThing"
+    assert chosen[("/things/mine", "PUT")] == "putMine"
+    assert chosen[("/things", "HEAD")] == "listThings"
+    assert ("/things/7", "GET") not in chosen
 
 
 # ---- the version gate and the switch ---------------------------------------------------------

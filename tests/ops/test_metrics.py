@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import Receive, Scope, Send
 
 from service import metrics
-from service.observability import ObservabilityMiddleware
+from service.edge import Edge
 
 
 async def _samples(
@@ -98,7 +98,7 @@ async def test_metrics_can_be_left_to_the_app_when_switched_off() -> None:
         await send({"type": "http.response.start", "status": 404, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    middleware = ObservabilityMiddleware(downstream, routes={}, serve_metrics=False)
+    middleware = Edge(downstream, routes={}, max_body_bytes=1024, serve_metrics=False)
     transport = httpx.ASGITransport(app=middleware)
     async with httpx.AsyncClient(transport=transport, base_url="http://medai.test") as c:
         assert (await c.get("/metrics")).status_code == 404

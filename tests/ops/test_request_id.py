@@ -9,7 +9,8 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from handlers.context import REQUEST_ID_KEY
-from service.observability import ObservabilityMiddleware, request_id
+from service.edge import Edge
+from service.observability import request_id
 from tests.conftest import assert_problem
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
@@ -57,8 +58,20 @@ async def test_the_request_id_waits_in_the_scope_for_outgoing_calls() -> None:
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    transport = httpx.ASGITransport(app=ObservabilityMiddleware(downstream, routes={}))
+    transport = httpx.ASGITransport(app=Edge(downstream, routes={}, max_body_bytes=1024))
     async with httpx.AsyncClient(transport=transport, base_url="http://medai.test") as c:
         reply = await c.get("/anything", headers={"X-Request-ID": "to-ml-1"})
     assert reply.status_code == 204
     assert seen == {"id": "to-ml-1"}
+
+
+async def test_the_bare_500_for_an_uncaught_error_carries_the_request_id() -> None:
+    async def broken(scope: Scope, receive: Receive, send: Send) -> None:
+        raise RuntimeError("nothing caught this")
+
+    edge = Edge(broken, routes={}, max_body_bytes=1024)
+    transport = httpx.ASGITransport(app=edge, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://medai.test") as c:
+        reply = await c.get("/anything", headers={"X-Request-ID": "crash-1"})
+    assert_problem(reply, 500)
+    assert reply.headers["x-request-id"] == "crash-1"

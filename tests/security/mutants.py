@@ -42,6 +42,7 @@ from persistence.refresh_tokens import RefreshTokenRepository
 from persistence.users import UserRepository
 from service import app as app_factory
 from service import hardening, migrate, problems, security
+from service.edge import Edge
 from service.runtime import from_scope
 
 API1 = "test_api1_object_level_authorization.py"
@@ -414,12 +415,12 @@ def operation_made_public(mp: pytest.MonkeyPatch) -> None:
 
 @mutant("request bodies are limited in size (413)", API4, API8)
 def body_size_unlimited(mp: pytest.MonkeyPatch) -> None:
-    real = hardening.HardeningMiddleware.__init__
+    real = Edge.__init__
 
-    def unlimited(self: Any, app: Any, max_body_bytes: int) -> None:
-        real(self, app, max_body_bytes=2**62)
+    def unlimited(self: Any, app: Any, routes: Any, **options: Any) -> None:
+        real(self, app, routes, **{**options, "max_body_bytes": 2**62})
 
-    mp.setattr(hardening.HardeningMiddleware, "__init__", unlimited)
+    mp.setattr(Edge, "__init__", unlimited)
 
 
 @mutant("request headers are limited in size (431)", API4)
@@ -430,6 +431,9 @@ def header_size_unlimited(mp: pytest.MonkeyPatch) -> None:
 @mutant("security headers on every response", API8)
 def security_headers_dropped(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(hardening, "COMMON", [])
+    # What replies are given: the lists made from COMMON at import.
+    mp.setattr(hardening, "_API_HEADERS", ())
+    mp.setattr(hardening, "_DOCS_HEADERS", ())
 
 
 @mutant("CORS grants listed origins only", API8)

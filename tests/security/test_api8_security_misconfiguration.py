@@ -15,7 +15,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from domain import users
-from service.hardening import HardeningMiddleware
+from service.edge import Edge
 from service.settings import ConfigError, Settings
 from tests.conftest import MakeUser, assert_problem
 
@@ -99,7 +99,7 @@ async def test_a_server_banner_from_below_is_removed() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    app = HardeningMiddleware(bannered, max_body_bytes=1024)
+    app = Edge(bannered, routes={}, max_body_bytes=1024)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://medai.test"
     ) as raw:
