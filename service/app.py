@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from handlers.context import REQUEST_SCOPE
 from service import (
+    admission,
     fastpath,
     formats,
     heap,
@@ -29,7 +30,6 @@ from service import (
     security,
     signatures,
 )
-from service.admission import AdmissionControl
 from service.hardening import HardenedServerErrors, HardeningMiddleware
 from service.jsonifier import OrjsonJsonifier
 from service.methods import MethodGuard, spec_paths
@@ -141,12 +141,6 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
         routes=operation_routes(SPEC_DIR / SPEC_FILE),
         serve_metrics=settings.metrics,
     )
-    if settings.max_in_flight:  # inside the access log and metrics: refusals are counted
-        app.add_middleware(
-            AdmissionControl,
-            position=MiddlewarePosition.BEFORE_EXCEPTION,
-            max_in_flight=settings.max_in_flight,
-        )
     app.add_middleware(
         HardeningMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
@@ -205,6 +199,8 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
             page=reference.PAGE,
         )
     problems.register(app)
+    if settings.max_in_flight:  # outermost, so that a refusal costs the least
+        admission.install(app, settings.max_in_flight)
     app.runtime = runtime  # for tests and the CLI
     return app
 
