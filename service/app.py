@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from handlers.context import REQUEST_SCOPE
 from service import (
+    admission,
     fastpath,
     formats,
     heap,
@@ -30,7 +31,6 @@ from service import (
     security,
     signatures,
 )
-from service.admission import AdmissionControl
 from service.edge import Edge
 from service.jsonifier import OrjsonJsonifier
 from service.methods import Methods, PathMethods, spec_paths
@@ -82,21 +82,21 @@ class Inner:
         await self.app(scope, receive, security.challenged(send))
 
 
-def _connexion_app(edge: Any, **options: Any) -> AsyncApp:
+def _connexion_app(edge: Any, outer: list[Any], **options: Any) -> AsyncApp:
     """Stock Connexion, or the same with its per-request rebuilding done once per operation
     (``service.fastpath``: only on the Connexion release it was proven on, and unless switched
     off). Either way the app's middlewares and validators below are the same ones, and the
     ``edge`` (``service.edge``) takes the place of Connexion's last-resort error middleware,
-    which it wraps: the outermost layer."""
+    which it wraps: the outermost layer but for ``outer`` (admission control), put in front."""
     replaced = {ServerErrorMiddleware: edge}
     if fastpath.enabled():
         return fastpath.PlannedApp(
             __name__,
-            middlewares=fastpath.middlewares(replaced),
+            middlewares=[*outer, *fastpath.middlewares(replaced)],
             security_map=fastpath.SECURITY_MAP,
             **options,
         )
-    middlewares = [replaced.get(m, m) for m in ConnexionMiddleware.default_middlewares]
+    middlewares = [*outer, *(replaced.get(m, m) for m in ConnexionMiddleware.default_middlewares)]
     return AsyncApp(
         __name__, middlewares=middlewares, security_map=security.SECURITY_MAP, **options
     )
@@ -136,8 +136,10 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
         max_body_bytes=settings.max_body_bytes,
         serve_metrics=settings.metrics,
     )
+    # Outermost, so that a refusal costs the least (refusals are counted, not access-logged).
+    outer = [admission.outermost(settings.max_in_flight)] if settings.max_in_flight else []
     app = _connexion_app(
-        edge, specification_dir=SPEC_DIR, jsonifier=OrjsonJsonifier(), lifespan=lifespan
+        edge, outer, specification_dir=SPEC_DIR, jsonifier=OrjsonJsonifier(), lifespan=lifespan
     )
     signatures.freeze(security.token_info)
     # Connexion routes, validates and authenticates from the published contract, with the
@@ -158,12 +160,6 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
     # After routing and security, before Connexion's validation: bodies read whole, 415s.
     app.add_middleware(BodyGate, position=MiddlewarePosition.BEFORE_VALIDATION, spec=published)
     # First added is outermost (inside the edge).
-    if settings.max_in_flight:  # inside the access log and metrics: refusals are counted
-        app.add_middleware(
-            AdmissionControl,
-            position=MiddlewarePosition.BEFORE_EXCEPTION,
-            max_in_flight=settings.max_in_flight,
-        )
     # CORS outside routing and security, so a preflight never needs a token. Exact origins
     # from configuration only: never reflected, never "*". Credentials are allowed for the one
     # cookie there is, a browser sign-in's refresh token (HttpOnly, SameSite=Strict, /auth only,

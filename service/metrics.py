@@ -48,6 +48,10 @@ HTTP_DURATION = Histogram(
     ("operation", "method", "status"),
     buckets=_LATENCY_BUCKETS,
 )
+HTTP_REFUSED = Counter(
+    "medai_http_refused",
+    "Requests refused at capacity (503, admission control) before routing: not in the above.",
+)
 
 # Gauges are summed over live workers: each worker has its own pool.
 DB_POOL_SIZE = Gauge(

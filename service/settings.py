@@ -33,6 +33,8 @@ EMBEDDED_ML_URL_VARIABLE = "MEDAI_EMBEDDED_ML_URL"
 # The models of the reference model server, as the backend calls them: the default when
 # MEDAI_ML_MODELS_FILE is unset.
 DEFAULT_ML_MODELS_FILE = Path(__file__).resolve().parent.parent / "modelserver" / "models.toml"
+# Admission control's bound per worker when MEDAI_ENV=production sets none (development: off).
+PRODUCTION_MAX_IN_FLIGHT = 8
 KNOWN_DEFAULT_SECRETS = frozenset({"secret", "changeme", "change-me", "changethis", "dev", "test"})
 
 
@@ -226,7 +228,14 @@ class Settings:
             database_pooler=reader.choice(  # type: ignore[arg-type]
                 "MEDAI_DATABASE_POOLER", ("none", "transaction"), d.database_pooler
             ),
-            max_in_flight=reader.integer("MEDAI_MAX_IN_FLIGHT", d.max_in_flight, 0, 100000),
+            # On in production: a worker without a bound collapses past its capacity
+            # (docs/operations.md, Overload, for the value).
+            max_in_flight=reader.integer(
+                "MEDAI_MAX_IN_FLIGHT",
+                PRODUCTION_MAX_IN_FLIGHT if environment == "production" else d.max_in_flight,
+                0,
+                100000,
+            ),
             smtp_url=reader.optional("MEDAI_SMTP_URL"),
             mail_from=reader.text("MEDAI_MAIL_FROM", d.mail_from),
             smtp_timeout=reader.number("MEDAI_SMTP_TIMEOUT", d.smtp_timeout, 1.0, 300.0),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.settings import ConfigError, Settings
+from service.settings import PRODUCTION_MAX_IN_FLIGHT, ConfigError, Settings
 
 STRONG_SECRET = "k" * 48
 
@@ -97,6 +97,19 @@ def test_production_with_a_database_and_a_strong_secret_starts_without_the_docs(
     )
     assert settings.production
     assert not settings.swagger_ui
+    # Admission control is on unless switched off (``MEDAI_MAX_IN_FLIGHT=0``).
+    assert settings.max_in_flight == PRODUCTION_MAX_IN_FLIGHT > 0
+
+
+def test_admission_control_is_off_in_development_and_settable_in_production() -> None:
+    assert Settings.from_env({}).max_in_flight == 0
+    production = {
+        "MEDAI_ENV": "production",
+        "DATABASE_URL": "postgresql://db/medai",
+        "MEDAI_JWT_SECRET": STRONG_SECRET,
+    }
+    assert Settings.from_env({**production, "MEDAI_MAX_IN_FLIGHT": "0"}).max_in_flight == 0
+    assert Settings.from_env({**production, "MEDAI_MAX_IN_FLIGHT": "32"}).max_in_flight == 32
 
 
 def test_a_refresh_token_cannot_idle_longer_than_it_lives() -> None:
