@@ -153,16 +153,17 @@ def main() -> None:
     serve(build(os.environ["BENCH_DATABASE_URL"], os.environ["BENCH_JWT_SECRET"]))
 
 
-def serve(app: Any) -> None:
-    """On ``BENCH_PORT``, as the service's worker runs: uvloop, httptools, no access log."""
+def serve(app: Any, access_log: bool = False) -> None:
+    """On ``BENCH_PORT``, as the service's worker runs: uvloop, httptools; no access log unless
+    asked (then uvicorn's own line per request, at INFO)."""
     uvicorn.run(
         app,
         host="127.0.0.1",
         port=int(os.environ["BENCH_PORT"]),
         loop="uvloop",
         http="httptools",
-        access_log=False,
-        log_level="warning",
+        access_log=access_log,
+        log_level="info" if access_log else "warning",
     )
 
 

@@ -36,6 +36,7 @@ from service import fastpath
 
 SCENARIOS = {"list": "patient_list", "get": "get_by_id", "liveness": "liveness"}
 FAST, STOCK, PEER = "medai, fast path", "medai, stock Connexion", "FastAPI + SQLModel"
+EDGE_PEER = "FastAPI + SQLModel, same edge"  # peer_app.SameEdge and uvicorn's access log
 
 
 def main() -> int:
@@ -81,6 +82,7 @@ def main() -> int:
         FAST: service("on"),
         STOCK: service("off"),
         PEER: lambda: peer_app.build(data.url, secret),
+        EDGE_PEER: lambda: peer_app.build(data.url, secret, edge=True),
     }
     figures: dict[tuple[str, str], list[float]] = {(s, a): [] for s in SCENARIOS for a in builders}
     for _ in range(args.rounds):
@@ -112,19 +114,21 @@ def _over_http(
                 extra_env={**ml_elsewhere, fastpath.SWITCH: mode},
                 name=f"service-{mode}",
             )
-        port = free_port()
-        servers[PEER] = processes._spawn(
-            "peer",
-            ["-m", "benchmarks.peer_app"],
-            {
-                "BENCH_DATABASE_URL": database_url,
-                "BENCH_JWT_SECRET": secret,
-                "BENCH_PORT": str(port),
-            },
-            0,
-            log_dir,
-            port,
-        )
+        for name, edge in ((PEER, "0"), (EDGE_PEER, "1")):
+            port = free_port()
+            servers[name] = processes._spawn(
+                "peer-edge" if edge == "1" else "peer",
+                ["-m", "benchmarks.peer_app"],
+                {
+                    "BENCH_DATABASE_URL": database_url,
+                    "BENCH_JWT_SECRET": secret,
+                    "BENCH_PORT": str(port),
+                    "BENCH_PEER_EDGE": edge,
+                },
+                0,
+                log_dir,
+                port,
+            )
         for server in servers.values():
             server.wait_until("/health/live", deadline=300)  # a loaded machine starts slowly
         figures: dict[tuple[str, str], list[float]] = {
@@ -153,13 +157,18 @@ def _print(
     figures: dict[tuple[str, str], list[float]], args: argparse.Namespace, what: str
 ) -> None:
     print(f"{what}, median of {args.rounds} rounds")
-    print(f"| scenario | {FAST} | {STOCK} | {PEER} | fast / peer | stock / peer |")
-    print("|---|---|---|---|---|---|")
+    print(
+        f"| scenario | {FAST} | {STOCK} | {PEER} | {EDGE_PEER} | fast / peer | stock / peer "
+        "| fast / same-edge peer |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for scenario in SCENARIOS:
-        fast, stock, peer = (statistics.median(figures[(scenario, n)]) for n in (FAST, STOCK, PEER))
+        fast, stock, peer, edge = (
+            statistics.median(figures[(scenario, n)]) for n in (FAST, STOCK, PEER, EDGE_PEER)
+        )
         print(
-            f"| {scenario} | {fast:.3f} | {stock:.3f} | {peer:.3f} | "
-            f"x{fast / peer:.2f} | x{stock / peer:.2f} |"
+            f"| {scenario} | {fast:.3f} | {stock:.3f} | {peer:.3f} | {edge:.3f} | "
+            f"x{fast / peer:.2f} | x{stock / peer:.2f} | x{fast / edge:.2f} |"
         )
     for (scenario, name), values in figures.items():
         print(f"  {scenario} / {name}: {[round(v, 3) for v in values]}")

@@ -14,6 +14,12 @@ Run by ``benchmarks.peer`` in the benchmark's process (``build``), or on its own
 ``python -m benchmarks.peer_app`` with ``BENCH_DATABASE_URL``, ``BENCH_JWT_SECRET`` and
 ``BENCH_PORT`` set.
 
+With ``BENCH_PEER_EDGE=1`` (``edge=True``) the peer also does what the service does around
+every reply, the way a FastAPI application would: a pure ASGI middleware gives each reply a
+request id (the client's ``X-Request-ID`` or a new one) and the service's security headers
+and ``Cache-Control: no-store``, and uvicorn writes its own access-log line per request. This is
+the "same work" reading of the liveness probe; without it the peer answers the bare minimum.
+
 No ``from __future__ import annotations`` here: FastAPI reads the dependencies from the
 handlers' annotations, which name types defined inside ``build``.
 """
@@ -40,6 +46,7 @@ from adapters.tokens import TokenService
 from benchmarks.bare_app import serve
 from domain.credentials import InvalidToken
 from domain.paging import Cursors
+from service import hardening
 from service.verified_tokens import VerifiedTokens
 
 
@@ -147,7 +154,40 @@ def _out(row: Any) -> AppointmentOut:
     )
 
 
-def build(database_url: str, secret: str, pool_size: int = 10) -> FastAPI:
+class SameEdge:
+    """Request id, security headers and ``Cache-Control`` on every reply, as the service's
+    edge gives them (``service.hardening``), as one pure ASGI middleware."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id")
+        request_id = given if given else uuid.uuid4().hex.encode()
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    *EDGE_HEADERS,
+                    (b"x-request-id", request_id),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+EDGE_HEADERS = (
+    *hardening.COMMON,
+    (b"content-security-policy", hardening.API_CSP),
+    (b"cache-control", b"no-store"),
+)
+
+
+def build(database_url: str, secret: str, pool_size: int = 10, edge: bool = False) -> FastAPI:
     cursors = Cursors.derived_from(secret)
     tokens = TokenService(
         secret=secret, issuer="medai-backend", audience="medai-api", ttl_seconds=900
@@ -220,6 +260,8 @@ def build(database_url: str, secret: str, pool_size: int = 10) -> FastAPI:
             await engine.dispose()
 
     app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    if edge:
+        app.add_middleware(SameEdge)
 
     @app.get("/health/live", response_model=Health)
     async def live() -> Health:
@@ -261,7 +303,9 @@ def build(database_url: str, secret: str, pool_size: int = 10) -> FastAPI:
 
 
 def main() -> None:
-    serve(build(os.environ["BENCH_DATABASE_URL"], os.environ["BENCH_JWT_SECRET"]))
+    edge = os.environ.get("BENCH_PEER_EDGE") == "1"
+    app = build(os.environ["BENCH_DATABASE_URL"], os.environ["BENCH_JWT_SECRET"], edge=edge)
+    serve(app, access_log=edge)
 
 
 if __name__ == "__main__":
