@@ -35,6 +35,7 @@ from service.jsonifier import OrjsonJsonifier
 from service.methods import MethodGuard, spec_paths
 from service.observability import ObservabilityMiddleware, operation_routes
 from service.ratelimit import RateLimit
+from service.read_your_writes import ReadYourWrites, window_for
 from service.reference import (
     DOCS_PATH,
     SPEC_PATH,
@@ -189,6 +190,12 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
     app.add_middleware(
         RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime
     )
+    if runtime.replica is not None:
+        app.add_middleware(
+            ReadYourWrites,
+            position=MiddlewarePosition.BEFORE_EXCEPTION,
+            window=window_for(settings.replica_max_lag),
+        )
     # Outside the error handlers, so every 401 gets its challenge whoever answered it.
     app.add_middleware(security.BearerChallenge, position=MiddlewarePosition.BEFORE_EXCEPTION)
     # Inside CORS, so that a preflight OPTIONS is answered before any 405.

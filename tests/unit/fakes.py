@@ -251,9 +251,12 @@ class AuditLog:
 
 
 class UnitOfWork:
-    def __init__(self, store: Store, context: RequestContext, *, read_only: bool) -> None:
+    def __init__(
+        self, store: Store, context: RequestContext, *, read_only: bool, kind: str = ""
+    ) -> None:
         self._store = store
         self._read_only = read_only
+        self._kind = kind or ("single_read" if read_only else "unit_of_work")
         self.audit = AuditTrail(context)
         self._begin()
 
@@ -269,7 +272,7 @@ class UnitOfWork:
         raise NotImplementedError(f"the fake store has no {name}")
 
     async def __aenter__(self) -> Self:
-        self._store.opened.append("single_read" if self._read_only else "unit_of_work")
+        self._store.opened.append(self._kind)
         return self
 
     async def __aexit__(
@@ -309,6 +312,10 @@ class Store:
 
     def single_read(self) -> UnitOfWork:
         return UnitOfWork(self, self.context, read_only=True)
+
+    def stale_read(self) -> UnitOfWork:
+        # No replica in memory: the primary's state, recorded as the kind the use case chose.
+        return UnitOfWork(self, self.context, read_only=True, kind="stale_read")
 
     def add_user(self, role: Role, name: str = "") -> User:
         now = _now()
