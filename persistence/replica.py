@@ -219,7 +219,13 @@ class ReadReplica:
                         self.freshness.down("the replica URL is not a streaming standby")
                     else:
                         self.freshness.standby_at(lsn(row["replayed"]))
-                except (psycopg.Error, TimeoutError, OSError) as exc:
+                except TimeoutError:
+                    # Slow, not known to be down (a busy host): nothing new is known, so the
+                    # replica ages out of use by itself if this goes on.
+                    log.debug("replica monitor: standby not sampled in time")
+                    await _discard(standby)
+                    standby = None
+                except (psycopg.Error, OSError) as exc:
                     self.freshness.down(f"not answering ({type(exc).__name__})")
                     await _discard(standby)
                     standby = None
