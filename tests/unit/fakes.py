@@ -160,7 +160,30 @@ class Appointments:
         return dict(row)
 
     async def find(self, query: AppointmentQuery) -> Sequence[Row]:
-        raise NotImplementedError
+        """The caller's scope and the party filters; the other filters are PostgreSQL's tests'
+        (tests/appointments)."""
+        wanted = {
+            "patient_id": query.scope_patient_id or query.patient_id,
+            "doctor_id": query.scope_doctor_id or query.doctor_id,
+        }
+        rows = [
+            dict(row)
+            for row in self._state.appointments.values()
+            if all(value is None or row[key] == value for key, value in wanted.items())
+        ]
+        rows.sort(key=lambda row: (row["start_at"], row["id"]), reverse=query.descending)
+        if query.after is not None:
+            after = query.after
+            rows = [
+                row
+                for row in rows
+                if (
+                    (row["start_at"], row["id"]) < after
+                    if query.descending
+                    else (row["start_at"], row["id"]) > after
+                )
+            ]
+        return rows[: query.limit]
 
     async def first_overlap(
         self, party: str, party_id: UUID, start_at: datetime, end_at: datetime
