@@ -108,7 +108,7 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
         # Connexion builds its middleware (the spec, the validators) before the lifespan runs.
         heap.settle()
         try:
-            async with metrics.pool_sampling(runtime.database.pool):
+            async with metrics.pool_sampling(runtime.database.pool, replica=runtime.replica):
                 yield
         finally:
             if worker is not None:

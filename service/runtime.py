@@ -148,7 +148,8 @@ class Runtime:
             self.database,
             context,
             replica=self.replica,
-            primary_only=read_your_writes.primary_only(REQUEST_SCOPE.get(None)),
+            primary_only=self.replica is not None
+            and read_your_writes.primary_only(REQUEST_SCOPE.get(None)),
         )
 
     async def readiness(self) -> dict[str, str]:

@@ -3,13 +3,18 @@ standby is in tests/ops/test_read_replica.py)."""
 
 from __future__ import annotations
 
+import math
+from types import SimpleNamespace
+
 import httpx
+from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from persistence.replica import Freshness, lsn
+from service import metrics
 from service.read_your_writes import COOKIE, PRIMARY_ONLY_KEY, ReadYourWrites, window_for
 
 
@@ -112,3 +117,27 @@ async def test_a_reply_to_a_request_that_may_write_sets_the_cookie_and_a_read_do
             )
         # The browser brings it back: this client's reads go to the primary.
         assert (await client.get("/")).json() == {"primary_only": True}
+
+
+def test_the_replica_metrics_copy_its_state_and_count_each_read_once() -> None:
+    clock = Clock()
+    freshness = Freshness(1.0, clock)
+    replica = SimpleNamespace(freshness=freshness, reads={"replica": 0, "primary": 0})
+    sampler = metrics.ReplicaSampler(replica)
+
+    def value(name: str, **labels: str) -> float | None:
+        return REGISTRY.get_sample_value(name, labels)
+
+    before = value("medai_db_stale_reads_total", target="replica") or 0.0
+    sampler.sample()
+    assert value("medai_db_replica_usable") == 0
+    assert value("medai_db_replica_staleness_seconds") == math.inf
+    freshness.primary_at(100.0, 5)
+    freshness.standby_at(5)
+    clock.now = 100.25
+    replica.reads["replica"] = 3
+    sampler.sample()
+    sampler.sample()
+    assert value("medai_db_replica_usable") == 1
+    assert value("medai_db_replica_staleness_seconds") == 0.25
+    assert value("medai_db_stale_reads_total", target="replica") == before + 3
