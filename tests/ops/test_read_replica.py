@@ -15,6 +15,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -144,6 +145,12 @@ async def replica_check(client: httpx.AsyncClient) -> str:
     return str(reply.json()["checks"]["replica"])
 
 
+async def caught_up(*clients: httpx.AsyncClient) -> None:
+    """Each app (each has its own monitor) has seen the replica caught up."""
+    for client in clients:
+        await until(partial(_reports_ok, client), "the replica to be caught up")
+
+
 async def until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
     deadline = asyncio.get_running_loop().time() + WAIT
     while not await condition():
@@ -162,7 +169,7 @@ async def test_a_list_is_read_on_the_replica_but_the_writer_and_a_get_see_the_pr
     writer = await app_client(LONG_BOUND)  # the patient's browser
     reader = await app_client(LONG_BOUND)  # the doctor's, elsewhere
     patient, doctor = await sign_in(writer, patient_email), await sign_in(reader, doctor_email)
-    await until(lambda: _is(replica_check(reader), "ok"), "the replica to be caught up")
+    await caught_up(writer, reader)
     await asyncio.to_thread(standby.sql, "SELECT pg_wal_replay_pause()")
     try:
         booked = await book(writer, patient, doctor_id, day=3)
@@ -201,7 +208,7 @@ async def test_a_replica_further_behind_than_the_bound_is_not_read(
     )
     writer, reader = await app_client(SHORT_BOUND), await app_client(SHORT_BOUND)
     patient, doctor = await sign_in(writer, patient_email), await sign_in(reader, doctor_email)
-    await until(lambda: _is(replica_check(reader), "ok"), "the replica to be caught up")
+    await caught_up(writer, reader)
     await asyncio.to_thread(standby.sql, "SELECT pg_wal_replay_pause()")
     try:
         booked = await book(writer, patient, doctor_id, day=4)
@@ -226,7 +233,7 @@ async def test_lists_answer_from_the_primary_while_the_replica_is_down(
     writer, reader = await app_client(LONG_BOUND), await app_client(LONG_BOUND)
     patient, doctor = await sign_in(writer, patient_email), await sign_in(reader, doctor_email)
     assert await listed(reader, doctor) == set()  # the pool holds a replica connection now
-    await until(lambda: _is(replica_check(reader), "ok"), "the replica to be caught up")
+    await caught_up(writer, reader)
     await asyncio.to_thread(standby.stop)
     try:
         booked = await book(writer, patient, doctor_id, day=5)
@@ -246,6 +253,10 @@ async def test_lists_answer_from_the_primary_while_the_replica_is_down(
 
 def _at(days: int) -> str:
     return (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT00:00:00Z")
+
+
+async def _reports_ok(client: httpx.AsyncClient) -> bool:
+    return await replica_check(client) == "ok"
 
 
 async def _is(value: Awaitable[str], expected: str) -> bool:
