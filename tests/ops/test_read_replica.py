@@ -23,13 +23,13 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from benchmarks import standby as standbys
 from service import embedded_db, migrate
 from service.app import create_app
 from service.read_your_writes import COOKIE
 from tests.conftest import _HASH, PASSWORD, ROOT
 from tests.conftest import test_settings as settings_for_tests
 from tests.contract.people import ALWAYS_OPEN
-from tests.ops import standby as standbys
 
 pytestmark = [pytest.mark.slow, pytest.mark.db]
 

@@ -1,4 +1,5 @@
-"""A real streaming replica of an embedded PostgreSQL, for tests/ops/test_read_replica.py.
+"""A real streaming replica of an embedded PostgreSQL, for tests/ops/test_read_replica.py and
+benchmarks/replica.py.
 
 The wheel ships ``pg_basebackup`` and ``pg_ctl``, and the embedded server's defaults already
 allow streaming (``wal_level = replica``, ``max_wal_senders = 10``, and initdb's ``local
