@@ -38,6 +38,7 @@ from persistence.db import Database, UnitOfWork
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+NOT_CHECKED = "not checked yet"
 
 
 def lsn(text: str) -> int:
@@ -63,7 +64,7 @@ class Freshness:
         self._clock = clock
         self._samples: deque[tuple[float, int]] = deque(maxlen=256)
         self.caught_up_at = -math.inf  # the newest primary sample the standby has replayed
-        self.problem: str | None = "not checked yet"
+        self.problem: str | None = NOT_CHECKED
 
     def primary_at(self, taken_at: float, position: int) -> None:
         """The primary's WAL position, read by a query sent at ``taken_at``."""
@@ -91,7 +92,8 @@ class Freshness:
 
     def state(self) -> ReplicaState:
         if self.problem is not None:
-            return ReplicaState(False, f"down: {self.problem}; lists are read on the primary")
+            known = "unknown" if self.problem == NOT_CHECKED else "down"
+            return ReplicaState(False, f"{known}: {self.problem}; lists are read on the primary")
         behind = self.staleness()
         if behind > self.max_lag:
             caught = "never" if math.isinf(behind) else f"{behind:.1f} s"

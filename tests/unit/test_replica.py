@@ -35,7 +35,7 @@ def test_wal_positions_compare_as_numbers() -> None:
 def test_a_replica_is_unusable_until_it_is_seen_caught_up() -> None:
     freshness = Freshness(1.0, Clock())
     assert not freshness.fresh()
-    assert freshness.state().detail.startswith("down: not checked yet")
+    assert freshness.state().detail.startswith("unknown: not checked yet")
 
 
 def test_a_replica_that_replayed_a_sample_is_fresh_for_the_bound_after_it() -> None:
