@@ -7,6 +7,7 @@ import math
 from types import SimpleNamespace
 
 import httpx
+import pytest
 from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -16,6 +17,7 @@ from starlette.routing import Route
 from persistence.replica import Freshness, lsn
 from service import metrics
 from service.read_your_writes import COOKIE, PRIMARY_ONLY_KEY, ReadYourWrites, window_for
+from service.settings import ConfigError, Settings
 
 
 class Clock:
@@ -141,3 +143,15 @@ def test_the_replica_metrics_copy_its_state_and_count_each_read_once() -> None:
     assert value("medai_db_replica_usable") == 1
     assert value("medai_db_replica_staleness_seconds") == 0.25
     assert value("medai_db_stale_reads_total", target="replica") == before + 3
+
+
+def test_the_replica_settings_are_read_checked_and_kept_out_of_logs() -> None:
+    url = "postgresql://medai:s3cret@replica.internal/medai"
+    settings = Settings.from_env(
+        {"MEDAI_DATABASE_REPLICA_URL": url, "MEDAI_REPLICA_MAX_LAG": "2.5"}
+    )
+    assert (settings.database_replica_url, settings.replica_max_lag) == (url, 2.5)
+    assert "s3cret" not in repr(settings)
+    assert Settings.from_env({}).database_replica_url is None
+    with pytest.raises(ConfigError, match="MEDAI_REPLICA_MAX_LAG"):
+        Settings.from_env({"MEDAI_REPLICA_MAX_LAG": "0"})
