@@ -277,8 +277,9 @@ async def search(
     cursors: paging.Cursors,
 ) -> dict[str, Any]:
     """One page of the caller's appointments, oldest first (or newest with ``descending``),
-    narrowed by the client's filters in ``query`` and starting after ``cursor``."""
-    async with tx.single_read() as uow:  # one statement
+    narrowed by the client's filters in ``query`` and starting after ``cursor``. A list may
+    be a second behind (``stale_read``): the caller's own changes always show."""
+    async with tx.stale_read() as uow:  # one statement
         uow.audit.record("appointment.search", "appointment")
         if query.window_from and query.window_to and query.window_from >= query.window_to:
             raise InvalidRequest(

@@ -394,13 +394,18 @@ async def outside(tx: Transactions, caller: Caller, doctor_id: UUID, limit: int)
         return await _outside(uow, caller, doctor_id, limit)
 
 
+# Slot searches may be a second behind (``stale_read``): a slot booked meanwhile by someone
+# else is refused at booking by the exclusion constraint (409), as it would be anyway when two
+# patients pick the same slot.
+
+
 async def doctor_slots(tx: Transactions, doctor_id: UUID, search: SlotSearch) -> dict[str, Any]:
-    async with tx.single_read() as uow:
+    async with tx.stale_read() as uow:
         return await _doctor_slots(uow, doctor_id, search)
 
 
 async def specialty_slots(
     tx: Transactions, specialty: str, search: SlotSearch, limit: int
 ) -> dict[str, Any]:
-    async with tx.single_read() as uow:
+    async with tx.stale_read() as uow:
         return await _specialty_slots(uow, specialty, search, limit)

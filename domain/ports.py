@@ -292,3 +292,12 @@ class Transactions(Protocol):
         its audit event, if any, commits by itself. Two statements here would not share a
         snapshot, so a use case that reads twice takes ``unit_of_work``. It cannot commit."""
         ...
+
+    def stale_read(self) -> UnitOfWork:
+        """A ``single_read`` that may be served by a read replica, so what it sees may be
+        behind the primary by up to the configured bound (about a second), but never behind a
+        write the caller itself made (the implementation routes such a caller to the primary).
+        For lists and searches only, where a second's staleness is harmless: never for a read
+        that decides a write, checks a session or answers a get by id. Its audit event, if any,
+        is written on the primary. Without a replica it is ``single_read``."""
+        ...

@@ -57,7 +57,8 @@ async def search(
     limit: int,
     offset: int,
 ) -> tuple[list[Visible], int]:
-    async with tx.unit_of_work() as uow:
+    # A list, so it may be a second behind (its count comes with the rows, one statement).
+    async with tx.stale_read() as uow:
         uow.audit.record("user.search", "user")
         role = user_rules.may_list(caller, role)
         found, total = await uow.users.find(

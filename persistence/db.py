@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import psycopg
 from psycopg import AsyncConnection
@@ -27,7 +27,7 @@ from persistence.appointments import AppointmentRepository
 from persistence.audit import AuditRepository
 from persistence.availability import AvailabilityRepository
 from persistence.executor import DatabaseTimeout as DatabaseTimeout
-from persistence.executor import Executor, raise_if_outage
+from persistence.executor import Executor, Pool, raise_if_outage
 from persistence.idempotency import IdempotencyRepository
 from persistence.inference_records import InferenceRecordRepository
 from persistence.login_throttle import LoginThrottleRepository
@@ -206,8 +206,11 @@ class UnitOfWork:
         context: RequestContext | None = None,
         *,
         autocommit: bool = False,
+        pool: Pool | None = None,
     ) -> None:
-        self._executor = Executor(database, autocommit=autocommit)
+        # ``pool``: where the connection comes from when not ``database`` itself (a stale read
+        # routed between a replica and the primary: persistence.replica).
+        self._executor = Executor(pool or database, autocommit=autocommit)
         self._committed = False
         self._autocommit = autocommit
         self.audit = AuditTrail(context)
@@ -347,18 +350,39 @@ class UnitOfWork:
         await self._executor.rollback()
 
 
+class StaleReads(Protocol):
+    """Where ``stale_read`` units come from when a read replica is configured
+    (``persistence.replica.ReadReplica``)."""
+
+    def stale_read(self, context: RequestContext | None) -> UnitOfWork: ...
+
+
 class RequestTransactions:
     """``domain.ports.Transactions`` for one request: units of work on ``database`` whose
-    audit events carry ``context``."""
+    audit events carry ``context``. ``replica``, when set, serves its stale reads, unless
+    ``primary_only`` (the caller wrote recently: its own writes must show)."""
 
-    __slots__ = ("_context", "_database")
+    __slots__ = ("_context", "_database", "_replica")
 
-    def __init__(self, database: Database, context: RequestContext | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        context: RequestContext | None = None,
+        *,
+        replica: StaleReads | None = None,
+        primary_only: bool = False,
+    ) -> None:
         self._database = database
         self._context = context
+        self._replica = None if primary_only else replica
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self._database, self._context)
 
     def single_read(self) -> UnitOfWork:
         return UnitOfWork(self._database, self._context, autocommit=True)
+
+    def stale_read(self) -> UnitOfWork:
+        if self._replica is None:
+            return self.single_read()
+        return self._replica.stale_read(self._context)

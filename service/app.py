@@ -36,6 +36,7 @@ from service.jsonifier import OrjsonJsonifier
 from service.methods import Methods, PathMethods, spec_paths
 from service.observability import operation_routes
 from service.ratelimit import RateLimit
+from service.read_your_writes import ReadYourWrites, window_for
 from service.reference import (
     DOCS_PATH,
     SPEC_PATH,
@@ -121,7 +122,7 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
         # Connexion builds its middleware (the spec, the validators) before the lifespan runs.
         heap.settle()
         try:
-            async with metrics.pool_sampling(runtime.database.pool):
+            async with metrics.pool_sampling(runtime.database.pool, replica=runtime.replica):
                 yield
         finally:
             if worker is not None:
@@ -192,6 +193,12 @@ def create_app(settings: Settings, database_url: str) -> AsyncApp:
     if settings.rate_limit:  # inside CORS, so that a browser can read a 429 and the quota
         app.add_middleware(
             RateLimit, position=MiddlewarePosition.BEFORE_EXCEPTION, quota=settings.rate_limit
+        )
+    if runtime.replica is not None:  # a writer's next lists read the primary (a cookie)
+        app.add_middleware(
+            ReadYourWrites,
+            position=MiddlewarePosition.BEFORE_EXCEPTION,
+            window=window_for(settings.replica_max_lag),
         )
     app.add_middleware(
         Inner,

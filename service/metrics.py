@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -78,6 +79,25 @@ DB_POOL_TIMEOUTS = Counter(
 DB_CONNECT_ERRORS = Counter("medai_db_connect_errors", "Failed attempts to open a connection.")
 DB_CONNECTIONS_LOST = Counter(
     "medai_db_connections_lost", "Pooled connections found broken when lent out."
+)
+
+# The read replica (persistence/replica.py), when one is configured; sampled with the pool.
+REPLICA_STALENESS = Gauge(
+    "medai_db_replica_staleness_seconds",
+    "How far behind the primary the read replica may be now, at most (the highest over "
+    "workers; +Inf until it is first seen caught up, and while it is down).",
+    multiprocess_mode="livemax",
+)
+REPLICA_USABLE = Gauge(
+    "medai_db_replica_usable",
+    "1 when lists are read on the replica (within MEDAI_REPLICA_MAX_LAG and answering), 0 when "
+    "they go to the primary (the lowest over workers).",
+    multiprocess_mode="livemin",
+)
+STALE_READS = Counter(
+    "medai_db_stale_reads",
+    "List and search reads (Transactions.stale_read) by where they ran: replica or primary.",
+    ("target",),
 )
 
 # The ML service, as seen through the app's client (mlclient.gateway reports to MLMetrics).
@@ -180,14 +200,37 @@ def sample_pool(pool: Any) -> None:
     DB_CONNECTIONS_LOST.inc(stats.get("connections_lost", 0))
 
 
+class ReplicaSampler:
+    """Copies a ``persistence.replica.ReadReplica``'s state and read counts (plain integers
+    there, so the hot path only adds one) into the metrics above."""
+
+    def __init__(self, replica: Any) -> None:
+        self._replica = replica
+        self._counted: dict[str, int] = {}
+
+    def sample(self) -> None:
+        freshness = self._replica.freshness
+        REPLICA_STALENESS.set(freshness.staleness() if freshness.problem is None else math.inf)
+        REPLICA_USABLE.set(1 if freshness.fresh() else 0)
+        for target, count in self._replica.reads.items():
+            STALE_READS.labels(target).inc(count - self._counted.get(target, 0))
+            self._counted[target] = count
+
+
 @contextlib.asynccontextmanager
-async def pool_sampling(pool: Any, every: float = 5.0) -> AsyncIterator[None]:
-    """Sample ``pool`` every few seconds for the app's life. A timer rather than a per-request
-    update: no cost on the hot path, and an idle worker still reports a true picture."""
+async def pool_sampling(
+    pool: Any, every: float = 5.0, replica: Any | None = None
+) -> AsyncIterator[None]:
+    """Sample ``pool`` (and ``replica``, if any) every few seconds for the app's life. A timer
+    rather than a per-request update: no cost on the hot path, and an idle worker still reports
+    a true picture."""
+    replica_sampler = ReplicaSampler(replica) if replica is not None else None
 
     async def loop() -> None:
         while True:
             sample_pool(pool)
+            if replica_sampler is not None:
+                replica_sampler.sample()
             await asyncio.sleep(every)
 
     task = asyncio.create_task(loop(), name="medai-pool-metrics")

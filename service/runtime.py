@@ -25,7 +25,8 @@ from mlclient import MLClient, MLClientConfig
 from mlclient.gateway import MLObserver, Predictor
 from persistence.db import Database, RequestTransactions, Timeouts
 from persistence.outbox import OutboxStore
-from service import migrate
+from persistence.replica import ReadReplica
+from service import migrate, read_your_writes
 from service.settings import Settings
 from service.verified_tokens import VerifiedTokens
 
@@ -54,6 +55,8 @@ class Runtime:
     cursors: Cursors
     # Checks webhook URLs when admins register them (domain/webhooks.py).
     webhook_resolver: Resolver = field(default_factory=SystemResolver)
+    # Serves lists and searches when MEDAI_DATABASE_REPLICA_URL is set (docs/operations.md).
+    replica: ReadReplica | None = None
 
     @property
     def outbox(self) -> OutboxStore:
@@ -107,19 +110,14 @@ class Runtime:
             resets_per_account=settings.password_resets_per_account,
             resets_per_address=settings.password_resets_per_address,
         )
-        database = Database(
-            database_url,
-            pool_size=settings.db_pool_size,
-            connect_timeout=settings.db_connect_timeout,
-            timeouts=Timeouts(
-                operation=settings.db_operation_timeout,
-                statement=settings.db_statement_timeout,
-                lock=settings.db_lock_timeout,
-                idle_in_transaction=settings.db_idle_in_transaction_timeout,
-                keepalive_idle=settings.db_keepalive_idle,
-            ),
-            transaction_pooler=settings.database_pooler == "transaction",
-        )
+        database = _database(settings, database_url)
+        replica = None
+        if settings.database_replica_url:
+            replica = ReadReplica(
+                database,
+                _database(settings, settings.database_replica_url),
+                max_lag=settings.replica_max_lag,
+            )
         return cls(
             settings=settings,
             database=database,
@@ -134,6 +132,7 @@ class Runtime:
                 Predictor(MLClient(ml_client_config(settings)), settings.ml_specs(), ml_observer)
             ),
             cursors=Cursors.derived_from(settings.jwt_secret),
+            replica=replica,
         )
 
     @property
@@ -145,7 +144,13 @@ class Runtime:
         return self.settings.cors_origins
 
     def transactions(self, context: RequestContext) -> RequestTransactions:
-        return self.database.transactions(context)
+        return RequestTransactions(
+            self.database,
+            context,
+            replica=self.replica,
+            primary_only=self.replica is not None
+            and read_your_writes.primary_only(REQUEST_SCOPE.get(None)),
+        )
 
     async def readiness(self) -> dict[str, str]:
         """Ready when the database answers and its schema is the one this build expects."""
@@ -159,7 +164,11 @@ class Runtime:
                 f"this build expects {self.expected_revision}.",
                 retry_after=5,
             )
-        return {"database": "ok", "schema": revision, "outbox": await self._outbox_check()}
+        checks = {"database": "ok", "schema": revision, "outbox": await self._outbox_check()}
+        if self.replica is not None:
+            # Reported, not a 503: lists fall back to the primary, so this instance serves.
+            checks["replica"] = self.replica.state().detail
+        return checks
 
     async def _outbox_check(self) -> str:
         """``ok``, or how long a due message has waited when that is past the limit: no
@@ -177,6 +186,9 @@ class Runtime:
 
     async def start(self) -> None:
         await self.database.open()
+        if self.replica is not None:
+            # Sampled a few times per bound, so a caught-up replica stays within it.
+            await self.replica.open(interval=min(1.0, self.settings.replica_max_lag / 4))
         await self.predictor.gateway.client.start()
         await self.hasher.warm_up()
 
@@ -184,7 +196,25 @@ class Runtime:
         try:
             await self.predictor.gateway.client.close()
         finally:
+            if self.replica is not None:
+                await self.replica.close()
             await self.database.close()
+
+
+def _database(settings: Settings, url: str) -> Database:
+    return Database(
+        url,
+        pool_size=settings.db_pool_size,
+        connect_timeout=settings.db_connect_timeout,
+        timeouts=Timeouts(
+            operation=settings.db_operation_timeout,
+            statement=settings.db_statement_timeout,
+            lock=settings.db_lock_timeout,
+            idle_in_transaction=settings.db_idle_in_transaction_timeout,
+            keepalive_idle=settings.db_keepalive_idle,
+        ),
+        transaction_pooler=settings.database_pooler == "transaction",
+    )
 
 
 def ml_client_config(settings: Settings) -> MLClientConfig:

@@ -95,6 +95,9 @@ class Settings:
     migration_database_url: str | None = None
     migrate_at_start: bool = True
     database_pooler: Literal["none", "transaction"] = "none"
+    # Read replica (docs/operations.md: "Read replica").
+    database_replica_url: str | None = field(default=None, repr=False)
+    replica_max_lag: float = 1.0
     max_in_flight: int = 0
     # Outbox and mail (docs/outbox.md).
     smtp_url: str | None = field(default=None, repr=False)
@@ -228,6 +231,8 @@ class Settings:
             database_pooler=reader.choice(  # type: ignore[arg-type]
                 "MEDAI_DATABASE_POOLER", ("none", "transaction"), d.database_pooler
             ),
+            database_replica_url=reader.optional("MEDAI_DATABASE_REPLICA_URL"),
+            replica_max_lag=reader.number("MEDAI_REPLICA_MAX_LAG", d.replica_max_lag, 0.1, 60.0),
             # On in production: a worker without a bound collapses past its capacity
             # (docs/operations.md, Overload, for the value).
             max_in_flight=reader.integer(

@@ -160,7 +160,30 @@ class Appointments:
         return dict(row)
 
     async def find(self, query: AppointmentQuery) -> Sequence[Row]:
-        raise NotImplementedError
+        """The caller's scope and the party filters; the other filters are PostgreSQL's tests'
+        (tests/appointments)."""
+        wanted = {
+            "patient_id": query.scope_patient_id or query.patient_id,
+            "doctor_id": query.scope_doctor_id or query.doctor_id,
+        }
+        rows = [
+            dict(row)
+            for row in self._state.appointments.values()
+            if all(value is None or row[key] == value for key, value in wanted.items())
+        ]
+        rows.sort(key=lambda row: (row["start_at"], row["id"]), reverse=query.descending)
+        if query.after is not None:
+            after = query.after
+            rows = [
+                row
+                for row in rows
+                if (
+                    (row["start_at"], row["id"]) < after
+                    if query.descending
+                    else (row["start_at"], row["id"]) > after
+                )
+            ]
+        return rows[: query.limit]
 
     async def first_overlap(
         self, party: str, party_id: UUID, start_at: datetime, end_at: datetime
@@ -251,9 +274,12 @@ class AuditLog:
 
 
 class UnitOfWork:
-    def __init__(self, store: Store, context: RequestContext, *, read_only: bool) -> None:
+    def __init__(
+        self, store: Store, context: RequestContext, *, read_only: bool, kind: str = ""
+    ) -> None:
         self._store = store
         self._read_only = read_only
+        self._kind = kind or ("single_read" if read_only else "unit_of_work")
         self.audit = AuditTrail(context)
         self._begin()
 
@@ -269,7 +295,7 @@ class UnitOfWork:
         raise NotImplementedError(f"the fake store has no {name}")
 
     async def __aenter__(self) -> Self:
-        self._store.opened.append("single_read" if self._read_only else "unit_of_work")
+        self._store.opened.append(self._kind)
         return self
 
     async def __aexit__(
@@ -309,6 +335,10 @@ class Store:
 
     def single_read(self) -> UnitOfWork:
         return UnitOfWork(self, self.context, read_only=True)
+
+    def stale_read(self) -> UnitOfWork:
+        # No replica in memory: the primary's state, recorded as the kind the use case chose.
+        return UnitOfWork(self, self.context, read_only=True, kind="stale_read")
 
     def add_user(self, role: Role, name: str = "") -> User:
         now = _now()

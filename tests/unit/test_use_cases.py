@@ -20,7 +20,9 @@ from domain.appointments import Booking
 from domain.auth import AuthService, LoginThrottle
 from domain.errors import Conflict, PreconditionFailed
 from domain.model import Caller, Role
+from domain.paging import Cursors
 from domain.ports import Transactions
+from domain.queries import AppointmentQuery
 from tests.unit.fakes import Store
 
 NEXT_WEEK = datetime.now(UTC).replace(microsecond=0) + timedelta(days=7)
@@ -119,6 +121,23 @@ async def test_reading_one_appointment_is_a_single_read(store: Store) -> None:
     assert body["id"] == booked.body["id"]
     assert store.opened == ["single_read"]
     assert store.audit_outcomes()[-1] == ("appointment.read", 200, None)
+
+
+async def test_a_list_may_be_stale_but_a_read_after_it_is_not(store: Store) -> None:
+    doctor, patient = store.add_user(Role.DOCTOR), store.add_user(Role.PATIENT)
+    me = _as(patient.id, Role.PATIENT)
+    booked = await appointments.book(_tx(store), me, _booking(doctor.id, (9, 10)))
+    store.opened.clear()
+    cursors = Cursors(b"k" * 32)
+    page = await appointments.search(_tx(store), me, AppointmentQuery(), None, cursors)
+    assert [item["id"] for item in page["items"]] == [booked.body["id"]]
+    await appointments.get(_tx(store), me, booked.body["id"])
+    # The list may be served by a replica; the get by id never is.
+    assert store.opened == ["stale_read", "single_read"]
+    assert store.audit_outcomes()[-2:] == [
+        ("appointment.search", 200, None),
+        ("appointment.read", 200, None),
+    ]
 
 
 def _auth() -> AuthService:
