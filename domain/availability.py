@@ -190,34 +190,27 @@ def _length(availability: Availability, wanted: int | None) -> int | None:
     return wanted if wanted in availability.appointment_minutes else None
 
 
-class LocalSpelling:
-    """Instants spelled in one zone (RFC 3339 with the zone's offset, ``+00:00`` for a zero
-    one, as ``isoformat`` writes them), each instant once per reply: a slot's end is mostly the
-    next slot's start, and a specialty's doctors share the grid's times. Spelling is most of a
-    slot's cost; orjson writes the same text as ``isoformat`` in C (without ``OPT_UTC_Z``, which
-    would write a zero offset as ``Z``; slots lie on whole minutes, so no fraction appears)."""
-
-    __slots__ = ("_spelled", "_tz")
-
-    def __init__(self, tz: ZoneInfo) -> None:
-        self._tz = tz
-        self._spelled: dict[datetime, str] = {}
-
-    def __call__(self, instant: datetime) -> str:
-        spelled = self._spelled.get(instant)
-        if spelled is None:
-            local = instant.astimezone(self._tz)
-            spelled = self._spelled[instant] = orjson.dumps(local)[1:-1].decode()
-        return spelled
+def local_spellings(slots: Sequence[scheduling.Slot], tz: ZoneInfo) -> dict[datetime, str]:
+    """Every start and end of ``slots`` spelled in ``tz`` (RFC 3339 with the zone's offset,
+    ``+00:00`` for a zero one: exactly what ``isoformat`` writes). Spelling is most of a slot's
+    cost, so it is done once per instant (a slot's end is mostly the next one's start; a
+    specialty's doctors share the grid) and in one orjson call for the reply: orjson writes
+    isoformat's text in C (without ``OPT_UTC_Z``, which would write a zero offset as ``Z``;
+    slots lie on whole minutes, so no fraction appears), and no spelling contains ``","``."""
+    instants = list(dict.fromkeys(t for slot in slots for t in (slot.start_at, slot.end_at)))
+    if not instants:
+        return {}
+    text = orjson.dumps([instant.astimezone(tz) for instant in instants])
+    return dict(zip(instants, text[2:-2].decode().split('","'), strict=True))
 
 
-def _slot_json(slot: scheduling.Slot, local: LocalSpelling) -> dict[str, Any]:
+def _slot_json(slot: scheduling.Slot, local: Mapping[datetime, str]) -> dict[str, Any]:
     """UTC instants to book with, and the same instants spelled in the zone asked for."""
     return {
         "start_at": slot.start_at,
         "end_at": slot.end_at,
-        "local_start_at": local(slot.start_at),
-        "local_end_at": local(slot.end_at),
+        "local_start_at": local[slot.start_at],
+        "local_end_at": local[slot.end_at],
     }
 
 
@@ -248,7 +241,7 @@ async def _doctor_slots(uow: SchedulingUnit, doctor_id: UUID, search: SlotSearch
     calendar = found[0]
     availability = calendar.availability
     zone_name = search.time_zone or availability.time_zone
-    local = LocalSpelling(scheduling.zone(zone_name))
+    tz = scheduling.zone(zone_name)
     minutes = _length(availability, search.length_minutes)
     if minutes is None:
         raise UnprocessableRequest(
@@ -257,11 +250,13 @@ async def _doctor_slots(uow: SchedulingUnit, doctor_id: UUID, search: SlotSearch
             + " minutes.",
             invalid_field="length",
         )
+    slots = _free(calendar, search, minutes, _now())
+    local = local_spellings(slots, tz)
     return {
         "doctor_id": doctor_id,
         "time_zone": zone_name,
         "length_minutes": minutes,
-        "items": [_slot_json(slot, local) for slot in _free(calendar, search, minutes, _now())],
+        "items": [_slot_json(slot, local) for slot in slots],
     }
 
 
@@ -273,7 +268,7 @@ async def _specialty_slots(
     narrow the window). One statement: the unit may be a single read."""
     scheduling.check_window(search.window_from, search.window_to)
     zone_name = search.time_zone or "UTC"
-    local = LocalSpelling(scheduling.zone(zone_name))
+    tz = scheduling.zone(zone_name)
     start, end = _reach(search)
     calendars = await uow.availability.calendars(
         start=start, end=end, specialty=specialty, limit=MAX_SPECIALTY_DOCTORS
@@ -288,6 +283,7 @@ async def _specialty_slots(
                 for slot in _free(calendar, search, minutes, now)
             )
     found.sort(key=itemgetter(0, 1))  # by start, then the doctors' order (C, not a lambda)
+    local = local_spellings([slot for *_, slot in found[:limit]], tz)
     return {
         "specialty": specialty,
         "time_zone": zone_name,

@@ -20,10 +20,12 @@ and every on-grid time that passes it is listed (tests/scheduling).
 from __future__ import annotations
 
 import enum
+import itertools
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from domain.errors import InvalidRequest, UnprocessableRequest
@@ -114,8 +116,10 @@ class Busy:
     end_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
+class Slot(NamedTuple):
+    """A free slot. A named tuple, not a frozen dataclass: a search makes thousands, and a
+    tuple is built several times faster."""
+
     start_at: datetime
     end_at: datetime
 
@@ -399,16 +403,21 @@ def free_slots(availability: Availability, query: SlotQuery) -> list[Slot]:
     taken = _merge((b.start_at - buffer, b.end_at + buffer) for b in query.busy)
     free = _subtract(_subtract(_merge(occurrences), holes), taken)
     free_starts = [start for start, _ in free]
-    starts: set[datetime] = set()
+    starts: list[datetime] = []
     for opens, closes in occurrences:
         steps = -((opens - first) // length) if first > opens else 0
         start = opens + steps * length
-        while start < closes and start < last:
+        stop = min(closes, last)
+        while start < stop:
             index = bisect_right(free_starts, start) - 1
             if index >= 0 and start + length <= free[index][1]:
-                starts.add(start)
+                starts.append(start)
             start += length
-    return [Slot(start, start + length) for start in sorted(starts)]
+    # Occurrences come sorted; unless two overlap (weekly intervals may), their grids' starts
+    # are already in order and distinct.
+    if any(later[0] < earlier[1] for earlier, later in itertools.pairwise(occurrences)):
+        starts = sorted(set(starts))
+    return [Slot(start, start + length) for start in starts]
 
 
 def violation(

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain import scheduling
-from domain.availability import LocalSpelling
+from domain.availability import local_spellings
 from domain.errors import InvalidRequest
 from domain.scheduling import Availability, Busy, Rule, SlotQuery, TimeOff, WeeklyInterval
 
@@ -342,20 +342,21 @@ ZONES = sorted(zoneinfo.available_timezones())
 @settings(max_examples=300, deadline=None)
 @given(
     zone=st.sampled_from(ZONES),
-    minute=st.integers(min_value=0, max_value=60 * 24 * 366 * 3),
-    repeat=st.booleans(),
+    minutes=st.lists(st.integers(min_value=0, max_value=60 * 24 * 366 * 3), max_size=20),
 )
-def test_local_spelling_is_isoformat_in_every_zone(zone: str, minute: int, repeat: bool) -> None:
-    """The reply's ``local_*`` text (written by orjson, memoised per reply) is exactly what
-    ``isoformat`` writes, in every zone the service accepts, zero offsets as ``+00:00``, DST
-    changes included (three years of whole minutes from now, where slots lie)."""
+def test_local_spelling_is_isoformat_in_every_zone(zone: str, minutes: list[int]) -> None:
+    """The reply's ``local_*`` text (written by orjson, once per instant of a reply) is exactly
+    what ``isoformat`` writes, in every zone the service accepts, zero offsets as ``+00:00``,
+    DST changes included (three years of whole minutes from now, where slots lie)."""
     tz = ZoneInfo(zone)
-    instant = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=minute)
-    spelling = LocalSpelling(tz)
-    if repeat:
-        spelling(instant + timedelta(minutes=30))  # an earlier spelling must not leak into this
-    assert spelling(instant) == instant.astimezone(tz).isoformat()
-    assert spelling(instant) == instant.astimezone(tz).isoformat()  # from the memo
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    slots = [
+        scheduling.Slot(now + timedelta(minutes=m), now + timedelta(minutes=m + 30))
+        for m in minutes
+    ]
+    spelled = local_spellings(slots, tz)
+    instants = {t for slot in slots for t in (slot.start_at, slot.end_at)}
+    assert spelled == {t: t.astimezone(tz).isoformat() for t in instants}
 
 
 def test_local_spelling_of_zero_offsets_and_both_dst_changes() -> None:
@@ -369,4 +370,5 @@ def test_local_spelling_of_zero_offsets_and_both_dst_changes() -> None:
         ("Asia/Kolkata", datetime(2027, 1, 4, 9, tzinfo=UTC)): "2027-01-04T14:30:00+05:30",
     }
     for (zone, instant), expected in cases.items():
-        assert LocalSpelling(ZoneInfo(zone))(instant) == expected
+        slot = scheduling.Slot(instant, instant + timedelta(minutes=30))
+        assert local_spellings([slot], ZoneInfo(zone))[instant] == expected
