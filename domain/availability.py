@@ -9,10 +9,11 @@ is typed below as ports (``AvailabilityStore``, ``SchedulingUnit``), implemented
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import heapq
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -221,13 +222,26 @@ def _reach(search: SlotSearch) -> tuple[datetime, datetime]:
     return search.window_from - margin, search.window_to + margin
 
 
+def _in_order(
+    order: int, slots: Iterator[scheduling.Slot]
+) -> Iterator[tuple[datetime, int, scheduling.Slot]]:
+    """A doctor's slots keyed for merging (a function, so that each stream keeps its own
+    ``order``: a generator expression in the loop would read the loop's last one)."""
+    return ((slot.start_at, order, slot) for slot in slots)
+
+
+def _query(
+    search: SlotSearch, minutes: int, now: datetime, calendar: Calendar
+) -> scheduling.SlotQuery:
+    return scheduling.SlotQuery(
+        search.window_from, search.window_to, timedelta(minutes=minutes), now, calendar.busy
+    )
+
+
 def _free(
     calendar: Calendar, search: SlotSearch, minutes: int, now: datetime
 ) -> list[scheduling.Slot]:
-    query = scheduling.SlotQuery(
-        search.window_from, search.window_to, timedelta(minutes=minutes), now, calendar.busy
-    )
-    return scheduling.free_slots(calendar.availability, query)
+    return scheduling.free_slots(calendar.availability, _query(search, minutes, now, calendar))
 
 
 async def _doctor_slots(uow: SchedulingUnit, doctor_id: UUID, search: SlotSearch) -> dict[str, Any]:
@@ -274,26 +288,28 @@ async def _specialty_slots(
         start=start, end=end, specialty=specialty, limit=MAX_SPECIALTY_DOCTORS
     )
     now = _now()
-    found: list[tuple[datetime, int, Calendar, scheduling.Slot]] = []
+    streams = []
     for order, calendar in enumerate(calendars):
         minutes = _length(calendar.availability, search.length_minutes)
         if minutes is not None:
-            found.extend(
-                (slot.start_at, order, calendar, slot)
-                for slot in _free(calendar, search, minutes, now)
-            )
-    found.sort(key=itemgetter(0, 1))  # by start, then the doctors' order (C, not a lambda)
-    local = local_spellings([slot for *_, slot in found[:limit]], tz)
+            query = _query(search, minutes, now, calendar)
+            slots = scheduling.iter_free_slots(calendar.availability, query)
+            streams.append(_in_order(order, slots))
+    # Each doctor's slots come in start order: merged by start, then the doctors' order, only
+    # as many are made as the reply holds (and one more, to tell whether there were more).
+    found = list(itertools.islice(heapq.merge(*streams), limit + 1))
+    picked = found[:limit]
+    local = local_spellings([slot for *_, slot in picked], tz)
     return {
         "specialty": specialty,
         "time_zone": zone_name,
         "items": [
             {
-                "doctor_id": calendar.doctor.id,
-                "doctor_name": calendar.doctor.full_name,
+                "doctor_id": calendars[order].doctor.id,
+                "doctor_name": calendars[order].doctor.full_name,
                 **_slot_json(slot, local),
             }
-            for _, _, calendar, slot in found[:limit]
+            for _, order, slot in picked
         ],
         "truncated": len(found) > limit,
         "limit": limit,

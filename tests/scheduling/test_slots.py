@@ -3,18 +3,22 @@ window's edges, and property tests holding ``free_slots`` against ``violation``.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 import zoneinfo
 from datetime import UTC, date, datetime, timedelta
+from unittest import mock
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain import availability as availability_use_cases
 from domain import scheduling
-from domain.availability import local_spellings
+from domain.availability import Calendar, Doctor, SlotSearch, local_spellings
 from domain.errors import InvalidRequest
 from domain.scheduling import Availability, Busy, Rule, SlotQuery, TimeOff, WeeklyInterval
 
@@ -372,3 +376,62 @@ def test_local_spelling_of_zero_offsets_and_both_dst_changes() -> None:
     for (zone, instant), expected in cases.items():
         slot = scheduling.Slot(instant, instant + timedelta(minutes=30))
         assert local_spellings([slot], ZoneInfo(zone))[instant] == expected
+
+
+# ---- a specialty's search: each doctor's slots merged, cut at the limit -----------------------
+
+
+class _Calendars:
+    def __init__(self, calendars: list[Calendar]) -> None:
+        self._calendars = calendars
+
+    async def calendars(self, **_: object) -> list[Calendar]:
+        return self._calendars
+
+
+class _Unit:
+    def __init__(self, calendars: list[Calendar]) -> None:
+        self.availability = _Calendars(calendars)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    doctors=st.lists(st.tuples(availabilities, st.integers(0, 8)), min_size=1, max_size=6),
+    start=window_starts,
+    limit=st.integers(1, 60),
+)
+def test_specialty_search_is_every_doctors_slots_sorted_and_cut(
+    doctors: list[tuple[Availability, int]], start: datetime, limit: int
+) -> None:
+    """The merged search returns what sorting every doctor's free slots by start, then by the
+    doctors' order, and cutting at ``limit`` returns; ``truncated`` iff there were more."""
+    search = SlotSearch(start, start + timedelta(days=2), time_zone="Europe/Berlin")
+    calendars = [
+        Calendar(
+            Doctor(UUID(int=n), f"Doctor {n}"),
+            dataclasses.replace(availability, appointment_minutes=(30,), minimum_notice_minutes=0),
+            [
+                Busy(start + timedelta(hours=3 * k), start + timedelta(hours=3 * k, minutes=45))
+                for k in range(busy)
+            ],
+        )
+        for n, (availability, busy) in enumerate(doctors)
+    ]
+    now = start - timedelta(hours=12)  # the windows lie in 2026's spring, "now" before them
+    with mock.patch.object(availability_use_cases, "_now", return_value=now):
+        reply = asyncio.run(
+            availability_use_cases._specialty_slots(_Unit(calendars), "any", search, limit)  # type: ignore[arg-type]
+        )
+    everything = sorted(
+        (slot.start_at, order, slot)
+        for order, calendar in enumerate(calendars)
+        for slot in scheduling.free_slots(
+            calendar.availability,
+            SlotQuery(search.window_from, search.window_to, HALF_HOUR, now, calendar.busy),
+        )
+    )
+    assert [(item["doctor_id"], item["start_at"], item["end_at"]) for item in reply["items"]] == [
+        (calendars[order].doctor.id, slot.start_at, slot.end_at)
+        for _, order, slot in everything[:limit]
+    ]
+    assert reply["truncated"] is (len(everything) > limit)
