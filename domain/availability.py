@@ -191,27 +191,36 @@ def _length(availability: Availability, wanted: int | None) -> int | None:
     return wanted if wanted in availability.appointment_minutes else None
 
 
-def local_spellings(slots: Sequence[scheduling.Slot], tz: ZoneInfo) -> dict[datetime, str]:
-    """Every start and end of ``slots`` spelled in ``tz`` (RFC 3339 with the zone's offset,
+def local_spellings(slots: Sequence[scheduling.Slot], tz: ZoneInfo) -> tuple[list[str], list[str]]:
+    """The starts and the ends of ``slots`` spelled in ``tz`` (RFC 3339 with the zone's offset,
     ``+00:00`` for a zero one: exactly what ``isoformat`` writes). Spelling is most of a slot's
-    cost, so it is done once per instant (a slot's end is mostly the next one's start; a
-    specialty's doctors share the grid) and in one orjson call for the reply: orjson writes
-    isoformat's text in C (without ``OPT_UTC_Z``, which would write a zero offset as ``Z``;
-    slots lie on whole minutes, so no fraction appears), and no spelling contains ``","``."""
-    instants = list(dict.fromkeys(t for slot in slots for t in (slot.start_at, slot.end_at)))
-    if not instants:
-        return {}
-    text = orjson.dumps([instant.astimezone(tz) for instant in instants])
-    return dict(zip(instants, text[2:-2].decode().split('","'), strict=True))
+    cost: it is done in one orjson call per reply (orjson writes isoformat's text in C; without
+    ``OPT_UTC_Z``, which would write a zero offset as ``Z``; slots lie on whole minutes, so no
+    fraction appears, and no spelling contains ``","``), and an end that is the next slot's
+    start (most are) is not spelled twice."""
+    count = len(slots)
+    if not count:
+        return [], []
+    lone = [n for n in range(count - 1) if slots[n].end_at != slots[n + 1].start_at]
+    lone.append(count - 1)
+    instants = [slot.start_at.astimezone(tz) for slot in slots]
+    instants.extend(slots[n].end_at.astimezone(tz) for n in lone)
+    spelled = orjson.dumps(instants)[2:-2].decode().split('","')
+    starts = spelled[:count]
+    ends = starts[1:]
+    ends.append("")
+    for n, end in zip(lone, spelled[count:], strict=True):
+        ends[n] = end
+    return starts, ends
 
 
-def _slot_json(slot: scheduling.Slot, local: Mapping[datetime, str]) -> dict[str, Any]:
+def _slot_json(slot: scheduling.Slot, local_start: str, local_end: str) -> dict[str, Any]:
     """UTC instants to book with, and the same instants spelled in the zone asked for."""
     return {
         "start_at": slot.start_at,
         "end_at": slot.end_at,
-        "local_start_at": local[slot.start_at],
-        "local_end_at": local[slot.end_at],
+        "local_start_at": local_start,
+        "local_end_at": local_end,
     }
 
 
@@ -265,12 +274,12 @@ async def _doctor_slots(uow: SchedulingUnit, doctor_id: UUID, search: SlotSearch
             invalid_field="length",
         )
     slots = _free(calendar, search, minutes, _now())
-    local = local_spellings(slots, tz)
+    starts, ends = local_spellings(slots, tz)
     return {
         "doctor_id": doctor_id,
         "time_zone": zone_name,
         "length_minutes": minutes,
-        "items": [_slot_json(slot, local) for slot in slots],
+        "items": list(map(_slot_json, slots, starts, ends)),
     }
 
 
@@ -299,7 +308,7 @@ async def _specialty_slots(
     # as many are made as the reply holds (and one more, to tell whether there were more).
     found = list(itertools.islice(heapq.merge(*streams), limit + 1))
     picked = found[:limit]
-    local = local_spellings([slot for *_, slot in picked], tz)
+    starts, ends = local_spellings([slot for *_, slot in picked], tz)
     return {
         "specialty": specialty,
         "time_zone": zone_name,
@@ -307,9 +316,9 @@ async def _specialty_slots(
             {
                 "doctor_id": calendars[order].doctor.id,
                 "doctor_name": calendars[order].doctor.full_name,
-                **_slot_json(slot, local),
+                **_slot_json(slot, local_start, local_end),
             }
-            for _, order, slot in picked
+            for (_, order, slot), local_start, local_end in zip(picked, starts, ends, strict=True)
         ],
         "truncated": len(found) > limit,
         "limit": limit,
