@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -232,7 +232,7 @@ def _reach(search: SlotSearch) -> tuple[datetime, datetime]:
 
 
 def _in_order(
-    order: int, slots: Iterable[scheduling.Slot]
+    order: int, slots: Iterator[scheduling.Slot]
 ) -> Iterator[tuple[datetime, int, scheduling.Slot]]:
     """A doctor's slots keyed for merging (a function, so that each stream keeps its own
     ``order``: a generator expression in the loop would read the loop's last one)."""
@@ -302,10 +302,10 @@ async def _specialty_slots(
         minutes = _length(calendar.availability, search.length_minutes)
         if minutes is not None:
             query = _query(search, minutes, now, calendar)
-            slots = scheduling.free_slots(calendar.availability, query)
+            slots = scheduling.iter_free_slots(calendar.availability, query)
             streams.append(_in_order(order, slots))
     # Each doctor's slots come in start order: merged by start, then the doctors' order, only
-    # as far as the reply holds (and one more, to tell whether there were more), not sorted.
+    # as many are made as the reply holds (and one more, to tell whether there were more).
     found = list(itertools.islice(heapq.merge(*streams), limit + 1))
     picked = found[:limit]
     starts, ends = local_spellings([slot for *_, slot in picked], tz)

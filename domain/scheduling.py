@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 import itertools
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
@@ -390,12 +390,18 @@ def free_slots(availability: Availability, query: SlotQuery) -> list[Slot]:
     date, so the grid does not depend on the window); one is kept if it starts within notice
     and horizon and lies wholly in open time (working time, adjacent intervals joined, minus
     time off) minus the appointments widened by the buffer."""
+    return list(iter_free_slots(availability, query))
+
+
+def iter_free_slots(availability: Availability, query: SlotQuery) -> Iterator[Slot]:
+    """``free_slots``, one at a time: a specialty search takes only the earliest of each
+    doctor's, as many as its reply holds."""
     length, buffer = query.length, timedelta(minutes=availability.buffer_minutes)
     earliest, latest = bookable_range(availability, query.now)
     first = max(query.window_from, earliest)
     last = min(query.window_to, latest)  # exclusive bound on starts
     if first >= last:
-        return []
+        return
     # Open time around the window: a slot starting in it may run past its end.
     span_from, span_to = first - length, last + length
     occurrences = working_occurrences(availability, span_from, span_to)
@@ -403,7 +409,27 @@ def free_slots(availability: Availability, query: SlotQuery) -> list[Slot]:
     taken = _merge((b.start_at - buffer, b.end_at + buffer) for b in query.busy)
     free = _subtract(_subtract(_merge(occurrences), holes), taken)
     free_starts = [start for start, _ in free]
-    starts: list[datetime] = []
+    # Occurrences come sorted; unless two overlap (weekly intervals may), their grids' starts
+    # come in order and distinct, and can be handed out as they are found.
+    if any(later[0] < earlier[1] for earlier, later in itertools.pairwise(occurrences)):
+        starts = sorted(set(_grid(occurrences, free, free_starts, first, last, length)))
+        yield from (Slot(start, start + length) for start in starts)
+    else:
+        yield from (
+            Slot(start, start + length)
+            for start in _grid(occurrences, free, free_starts, first, last, length)
+        )
+
+
+def _grid(
+    occurrences: list[Interval],
+    free: list[Interval],
+    free_starts: list[datetime],
+    first: datetime,
+    last: datetime,
+    length: timedelta,
+) -> Iterator[datetime]:
+    """The starts on each occurrence's grid in [first, last) whose slot lies in free time."""
     for opens, closes in occurrences:
         steps = -((opens - first) // length) if first > opens else 0
         start = opens + steps * length
@@ -411,13 +437,8 @@ def free_slots(availability: Availability, query: SlotQuery) -> list[Slot]:
         while start < stop:
             index = bisect_right(free_starts, start) - 1
             if index >= 0 and start + length <= free[index][1]:
-                starts.append(start)
+                yield start
             start += length
-    # Occurrences come sorted; unless two overlap (weekly intervals may), their grids' starts
-    # are already in order and distinct.
-    if any(later[0] < earlier[1] for earlier, later in itertools.pairwise(occurrences)):
-        starts = sorted(set(starts))
-    return [Slot(start, start + length) for start in starts]
 
 
 def violation(
