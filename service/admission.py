@@ -11,7 +11,7 @@ connection: at most ``max_in_flight - MEDAI_DB_POOL_SIZE`` requests of a worker 
 for its pool. Probes and ``/metrics`` are never refused: a worker at capacity is alive, and
 restarting it (liveness) or hiding it from the scraper would make an overload worse.
 
-The gate is the app's outermost layer (:func:`install`), in front of Connexion's own. Past
+The gate is the app's outermost layer (:func:`outermost`), in front of Connexion's own. Past
 capacity most requests are refusals (at 3x, two in three), and each one takes CPU from the
 admitted ones on the same core: a refusal must cost a small fraction of a served request, so
 it is a pre-built reply with no routing, no request id and no per-request log line.

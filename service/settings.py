@@ -34,7 +34,7 @@ EMBEDDED_ML_URL_VARIABLE = "MEDAI_EMBEDDED_ML_URL"
 # MEDAI_ML_MODELS_FILE is unset.
 DEFAULT_ML_MODELS_FILE = Path(__file__).resolve().parent.parent / "modelserver" / "models.toml"
 # Admission control's bound per worker when MEDAI_ENV=production sets none (development: off).
-PRODUCTION_MAX_IN_FLIGHT = 8
+PRODUCTION_MAX_IN_FLIGHT = 4
 KNOWN_DEFAULT_SECRETS = frozenset({"secret", "changeme", "change-me", "changethis", "dev", "test"})
 
 
