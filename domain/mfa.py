@@ -41,7 +41,7 @@ from domain.model import Role, User
 
 if TYPE_CHECKING:
     from domain.auth import LoginThrottle
-    from domain.ports import KeyState, Transactions
+    from domain.ports import LoginThrottleRepository, Transactions
 
 AMR_PASSWORD: tuple[str, ...] = ("pwd",)
 AMR_PASSWORD_AND_OTP: tuple[str, ...] = ("pwd", "otp")
@@ -156,21 +156,6 @@ class MfaStore(Protocol):
     async def reset(self, user_id: UUID) -> None: ...
 
 
-class ThrottleCounters(Protocol):
-    async def state(self, keys: Sequence[str], window_seconds: int) -> dict[str, KeyState]: ...
-
-    async def count_failure(
-        self,
-        keys: Sequence[str],
-        window_seconds: int,
-        *,
-        delayed: Sequence[tuple[str, int]] = (),
-        first_delay: int = 0,
-    ) -> dict[str, KeyState]: ...
-
-    async def forget(self, keys: Sequence[str]) -> None: ...
-
-
 class Users(Protocol):
     async def get(self, user_id: UUID) -> User | None: ...
 
@@ -186,7 +171,7 @@ class MfaUnitOfWork(Protocol):
     def users(self) -> Users: ...
 
     @property
-    def login_throttle(self) -> ThrottleCounters: ...
+    def login_throttle(self) -> LoginThrottleRepository: ...
 
     async def commit(self) -> None: ...
 
