@@ -106,17 +106,23 @@ class TokenService:
             claims, self._secret, algorithm=ALGORITHM, headers={"typ": CHALLENGE_TOKEN_TYPE}
         )
 
+    def _decoded(self, token: str) -> dict[str, Any]:
+        """Header and claims of one of our tokens, signature and registered claims checked
+        (PyJWT's errors raised); its ``typ`` is for the caller to check."""
+        decoded: dict[str, Any] = jwt.decode_complete(
+            token,
+            self._secret,
+            algorithms=[ALGORITHM],
+            audience=self.audience,
+            issuer=self.issuer,
+            options={"require": REQUIRED_CLAIMS},
+            leeway=5,
+        )
+        return decoded
+
     def decode_challenge(self, token: str) -> ChallengeClaims | None:
         try:
-            decoded: dict[str, Any] = jwt.decode_complete(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                audience=self.audience,
-                issuer=self.issuer,
-                options={"require": REQUIRED_CLAIMS},
-                leeway=5,
-            )
+            decoded = self._decoded(token)
         except jwt.PyJWTError:
             return None
         if decoded["header"].get("typ") != CHALLENGE_TOKEN_TYPE:
@@ -133,15 +139,7 @@ class TokenService:
 
     def decode_access(self, token: str) -> AccessClaims:
         try:
-            decoded: dict[str, Any] = jwt.decode_complete(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                audience=self.audience,
-                issuer=self.issuer,
-                options={"require": REQUIRED_CLAIMS},
-                leeway=5,
-            )
+            decoded = self._decoded(token)
         except jwt.ExpiredSignatureError as exc:
             # PyJWT checks the signature before the claims: only our own tokens get here.
             raise ExpiredToken(str(exc)) from None
