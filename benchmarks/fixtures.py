@@ -22,6 +22,9 @@ from domain.model import Role
 SAMPLE_SEED = 20261126
 ISSUER, AUDIENCE = "medai-backend", "medai-api"  # the settings' defaults, as the service runs
 WEEK = timedelta(weeks=1)
+# The free-slot search's specialty: the dataset's doctors 0-19, and no others (dataset.sql
+# spreads its doctors over four other specialties).
+SLOTS_SPECIALTY, SLOTS_SPECIALTY_DOCTORS = "neurology", 20
 
 
 def _uuid(kind: str, n: int) -> str:
@@ -107,7 +110,55 @@ class Fixtures:
             ],
         )
         files["liveness"] = self._write("liveness", [("-", "/health/live")])
+        files.update(self.write_slots())
         return files
+
+    def write_slots(self, count: int = 1024) -> dict[str, str]:
+        """The free-slot searches of a patient: one doctor's next weeks (one of 64 doctors,
+        one of the next eight weeks from Monday) and a specialty's next five weekdays. Gives
+        the dataset's doctors 0-19 the specialty ``SLOTS_SPECIALTY`` (idempotent)."""
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        monday = today + timedelta(days=7 - today.weekday())
+        step = max(1, self.dataset.shape.doctors // 64)
+        doctors = [_uuid("doctor", n) for n in range(0, self.dataset.shape.doctors, step)]
+
+        def at(moment: datetime) -> str:
+            return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        with psycopg.connect(self.dataset.url) as conn:
+            conn.execute(
+                "UPDATE users SET specialty = %s WHERE id = ANY(%s) AND specialty <> %s",
+                (
+                    SLOTS_SPECIALTY,
+                    [uuid.UUID(_uuid("doctor", n)) for n in range(SLOTS_SPECIALTY_DOCTORS)],
+                    SLOTS_SPECIALTY,
+                ),
+            )
+            tokens = self._mint(conn, self._patients(64), Role.PATIENT)
+            conn.commit()
+        week: list[tuple[str, ...]] = []
+        day: list[tuple[str, ...]] = []
+        for n in range(count):
+            start = monday + timedelta(weeks=n % 8)
+            doctor = doctors[n % len(doctors)]
+            week.append(
+                (
+                    tokens[n % len(tokens)],
+                    f"/doctors/{doctor}/slots?from={at(start)}&to={at(start + WEEK)}",
+                )
+            )
+            start = monday + timedelta(days=n % 5)
+            day.append(
+                (
+                    tokens[n % len(tokens)],
+                    f"/slots?specialty={SLOTS_SPECIALTY}&from={at(start)}"
+                    f"&to={at(start + timedelta(days=1))}",
+                )
+            )
+        return {
+            "doctor_slots_week": self._write("doctor_slots_week", week),
+            "specialty_slots_day": self._write("specialty_slots_day", day),
+        }
 
     def write_busy_doctor(self, patients: int = 200) -> str:
         """(patient token, doctor id) rows: many patients, all with the dataset's doctor 0."""

@@ -50,7 +50,10 @@ def _ratio(top: str, bottom: str, field: str = "cpu_ms") -> Callable[..., Any]:
 def _worst_tail(find: Callable[[str, str], Result | None], _facts: dict[str, Any]) -> Any:
     ratios = {}
     for dataset in (LARGE.name, SMALL.name):
-        for name in ("patient_list", "doctor_week", "get_by_id", "create", "update", "liveness"):
+        for name in (
+            "patient_list", "doctor_week", "get_by_id", "create", "update", "doctor_slots_week",
+            "specialty_slots_day", "liveness",
+        ):  # fmt: skip
             result = find(name, dataset)
             ratio = result.tail_ratio() if result is not None else None
             if ratio is not None:
@@ -103,6 +106,13 @@ TARGETS = (
     Target("doctor one-week window: server CPU", 1.8, "ms/req", _cpu("doctor_week")),
     Target("get by id: server CPU", 1.0, "ms/req", _cpu("get_by_id")),
     Target("create: server CPU", 3.0, "ms/req", _cpu("create")),
+    Target("free slots, one doctor, 7 days: server CPU", 2.0, "ms/req", _cpu("doctor_slots_week")),
+    Target(
+        "free slots, specialty of 20 doctors, 1 day: server CPU",
+        5.0,
+        "ms/req",
+        _cpu("specialty_slots_day"),
+    ),
     Target("growth 10k -> 1M, patient list (server CPU)", 1.3, "x", _growth_target),
     Target(f"p99 / p50 at {CONNECTIONS} connections", 3.0, "x", _worst_tail),
     Target("worker RSS after the run", 150, "MB", _rss),

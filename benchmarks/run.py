@@ -39,7 +39,7 @@ WORK_DIR = ROOT / "var" / "bench"
 REPORT_DIR = Path(__file__).resolve().parent
 LARGE_SCENARIOS = (
     "patient_list", "bare_list", "doctor_week", "bare_week", "get_by_id", "create", "update",
-    "liveness", "login",
+    "doctor_slots_week", "specialty_slots_day", "liveness", "login",
 )  # fmt: skip
 SMALL_SCENARIOS = ("patient_list", "bare_list", "doctor_week", "bare_week")
 # Interleaved so that a noisy moment on the shared machine hits both sides of the ratio.

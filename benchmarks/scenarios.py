@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from benchmarks import loadgen, procstat
-from benchmarks.fixtures import Fixtures
+from benchmarks.fixtures import SLOTS_SPECIALTY_DOCTORS, Fixtures
 from benchmarks.loadgen import Load
 from benchmarks.probe import LivenessProbe
 from benchmarks.processes import Server
@@ -66,6 +66,18 @@ def scenarios(fixtures: Fixtures, files: dict[str, str]) -> dict[str, Scenario]:
                 "update with If-Match (doctor's notes)",
                 "service",
                 lambda _run: Load("update.lua", (fixtures.write_update(), "2")),
+            ),
+            Scenario(
+                "doctor_slots_week",
+                "free slots of one doctor, 7 days",
+                "service",
+                get("doctor_slots_week"),
+            ),
+            Scenario(
+                "specialty_slots_day",
+                f"free slots of a specialty of {SLOTS_SPECIALTY_DOCTORS} doctors, 1 day",
+                "service",
+                get("specialty_slots_day"),
             ),
             Scenario("liveness", "liveness", "service", get("liveness")),
             Scenario(

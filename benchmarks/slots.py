@@ -1,20 +1,23 @@
-"""Free-slot search: server CPU per request and the plans of its queries.
+"""Free-slot search in-process, and the plans of its queries.
 
-``uv run python -m benchmarks.slots`` (10,000 appointments) or ``--large`` (1,000,000; the
-dataset takes minutes to build the first time). Like ``benchmarks.layers`` it builds the app as
-``medai serve`` does in production and calls it in-process as an ASGI application (no uvicorn,
-no sockets), so the figure is the app's own CPU per request; the PostgreSQL processes' CPU over
-the same requests is read from ``/proc`` and given beside it. Two scenarios:
+The targets (server CPU per request over HTTP) are measured by the main benchmark,
+``uv run python -m benchmarks.run``: scenarios ``doctor_slots_week`` and ``specialty_slots_day``
+in benchmarks/report.md, beside the patient list and a bare baseline. This adds the in-process
+view and the query plans: ``uv run python -m benchmarks.slots`` (10,000 appointments) or
+``--large`` (1,000,000; the dataset takes minutes to build the first time). Like
+``benchmarks.layers`` it builds the app as ``medai serve`` does in production and calls it
+in-process as an ASGI application (no uvicorn, no sockets), the scenarios alternating within
+each round. The requests are the main benchmark's (``Fixtures.write_slots``):
 
-- ``doctor_7_days``: ``GET /doctors/{id}/slots`` over 7 days, for one of 64 doctors, each a
-  week of the data's future (ten 30-minute appointments a day on weekdays);
-- ``specialty_1_day``: ``GET /slots?specialty=…`` over one day for a specialty of 20 doctors.
+- ``doctor_7_days``: ``GET /doctors/{id}/slots`` over 7 days, for one of 64 doctors, one of
+  the next eight weeks (ten 30-minute appointments a day on weekdays);
+- ``specialty_1_day``: ``GET /slots?specialty=…`` over one of the next five days for a
+  specialty of 20 doctors (the dataset's doctors 0-19).
 
 Doctors have the dataset's availability: around the clock every day, 30 minutes, no notice, two
 years ahead (``benchmarks/dataset.sql``), the worst case for a search: 48 candidate slots a
-day, less the appointments. The 20 doctors of the specialty are the dataset's doctors 0-19,
-given the specialty ``neurology`` here (the dataset's four specialties have 50 each). Writes
-``benchmarks/slots.md`` with the figures and EXPLAIN (ANALYZE, BUFFERS) of the statements.
+day, less the appointments. Writes ``benchmarks/slots.md`` with the figures and EXPLAIN
+(ANALYZE, BUFFERS) of the statements.
 """
 
 from __future__ import annotations
@@ -32,55 +35,34 @@ from uuid import UUID
 import psycopg
 import uvloop
 
-from benchmarks import dataset, procstat
+from benchmarks import dataset
 from benchmarks.explain import _explain_custom
-from benchmarks.fixtures import Fixtures, _uuid
-from benchmarks.layers import WORK_DIR, _measure
+from benchmarks.fixtures import SLOTS_SPECIALTY, Fixtures, _uuid
+from benchmarks.layers import WORK_DIR, _measure, _requests
 from domain import scheduling
 from domain.model import Role
 from persistence import availability as availability_sql
 from service import embedded_db
 
-SPECIALTY = "neurology"
 REPORT = Path(__file__).resolve().parent / "slots.md"
 
 
-def _at(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _targets(data: dataset.Dataset, count: int) -> dict[str, list[str]]:
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    monday = today + timedelta(days=7 - today.weekday())
-    doctors = [
-        _uuid("doctor", n) for n in range(0, data.shape.doctors, max(1, data.shape.doctors // 64))
-    ]
-    week = [
-        f"/doctors/{doctor}/slots?from={_at(monday + timedelta(weeks=n % 8))}"
-        f"&to={_at(monday + timedelta(weeks=n % 8, days=7))}"
-        for n, doctor in enumerate(doctors * (count // len(doctors) + 1))
-    ][:count]
-    day = [
-        f"/slots?specialty={SPECIALTY}&from={_at(monday + timedelta(days=n % 5))}"
-        f"&to={_at(monday + timedelta(days=n % 5 + 1))}"
-        for n in range(count)
-    ]
-    # The patient list of the main benchmark, measured alongside as a yardstick: the machine is
-    # shared, and the ratio to a figure benchmarks/report.md has is steadier than either.
-    listing = ["/appointments"] * count
-    return {"doctor_7_days": week, "specialty_1_day": day, "patient_list": listing}
-
-
-def _token(data: dataset.Dataset, secret: str, folder: Path) -> str:
+def _scenarios(
+    data: dataset.Dataset, secret: str, folder: Path
+) -> dict[str, list[tuple[str, str]]]:
+    """The main benchmark's slot searches (``Fixtures.write_slots``, which also gives the
+    specialty its 20 doctors), and the patient list alongside as a yardstick: the machine is
+    shared, and the ratio to a figure benchmarks/report.md has is steadier than either."""
     fixtures = Fixtures(data, secret, folder)
+    files = fixtures.write_slots()
     with psycopg.connect(data.url) as conn:
-        token = fixtures._mint(conn, [_uuid("patient", 1)], Role.PATIENT)[0]
-        conn.execute(
-            "UPDATE users SET specialty = %s WHERE id = ANY(%s)",
-            (SPECIALTY, [UUID(_uuid("doctor", n)) for n in range(20)]),
-        )
+        tokens = fixtures._mint(conn, [_uuid("patient", 1)], Role.PATIENT)
         conn.commit()
-    return token
+    return {
+        "doctor_7_days": _requests(files["doctor_slots_week"]),
+        "specialty_1_day": _requests(files["specialty_slots_day"]),
+        "patient_list": [(tokens[0], "/appointments")],
+    }
 
 
 def _explain(data: dataset.Dataset) -> str:
@@ -99,7 +81,7 @@ def _explain(data: dataset.Dataset) -> str:
         ),
         "a specialty of 20 doctors, 1 day (GET /slots)": (
             availability_sql._CALENDARS_OF_SPECIALTY,
-            {**window(1), "specialty": SPECIALTY, "limit": 100},
+            {**window(1), "specialty": SLOTS_SPECIALTY, "limit": 100},
         ),
     }
     parts = []
@@ -127,7 +109,7 @@ def main() -> int:
     shape = dataset.LARGE if args.large else dataset.SMALL
     data = dataset.prepare(postgres.libpq_url("postgres"), postgres.libpq_url(shape.name), shape)
     secret = secrets.token_urlsafe(48)
-    token = _token(data, secret, WORK_DIR / "slots" / str(os.getpid()))
+    scenarios = _scenarios(data, secret, WORK_DIR / "slots" / str(os.getpid()))
     settings = Settings.from_env(
         {
             "MEDAI_ENV": "production",
@@ -136,8 +118,6 @@ def main() -> int:
             "MEDAI_ML_URL": "http://127.0.0.1:9",
         }
     )
-    postmaster = postgres.pid()
-    assert postmaster is not None
     lines = [
         "# Free-slot search: CPU per request and query plans\n",
         f"Dataset `{shape.name}`: {shape.appointments:,} appointments, {shape.doctors} doctors. "
@@ -145,31 +125,21 @@ def main() -> int:
         f"on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (shared 2-core machine; medians of "
         f"{args.rounds} x {args.count} requests, in-process ASGI calls, the scenarios alternating "
         "within each round).\n",
-        "| scenario | app CPU ms/request | PostgreSQL CPU ms/request (see note) | target |",
-        "|---|---|---|---|",
+        "| scenario | app CPU ms/request, in-process | target (server CPU over HTTP: report.md) |",
+        "|---|---|---|",
     ]
     targets = {"doctor_7_days": "≤ 2", "specialty_1_day": "≤ 5", "patient_list": "yardstick"}
     # Rounds interleave the scenarios, so that a noisy minute of the shared machine hits all
     # of them, the yardstick included.
-    targets_of = _targets(data, args.count)
-    scenarios = {name: [(token, path) for path in paths] for name, paths in targets_of.items()}
     app_cpu: dict[str, list[float]] = {name: [] for name in scenarios}
-    db_cpu: dict[str, list[float]] = {name: [] for name in scenarios}
     for _ in range(args.rounds):
         for name, requests in scenarios.items():
             gc.collect()
-            before = procstat.tree_cpu(postmaster)
             app_cpu[name].append(
                 uvloop.run(_measure(lambda: create_app(settings, data.url), requests, args.count))
             )
-            after = procstat.tree_cpu(postmaster)
-            # Includes the warm-up (50 requests) and the app's start-up reads.
-            db_cpu[name].append(procstat.tree_cpu_delta(before, after) / (args.count + 50) * 1000)
     for name in scenarios:
-        lines.append(
-            f"| {name} | {statistics.median(app_cpu[name]):.3f} "
-            f"| {statistics.median(db_cpu[name]):.3f} | {targets[name]} |"
-        )
+        lines.append(f"| {name} | {statistics.median(app_cpu[name]):.3f} | {targets[name]} |")
         print(lines[-1], "rounds:", [round(v, 3) for v in app_cpu[name]], flush=True)
     lines.append("\n## EXPLAIN (ANALYZE, BUFFERS), warm cache, custom plans\n")
     lines.append(_explain(data))

@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+import operator
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -191,37 +193,134 @@ def _length(availability: Availability, wanted: int | None) -> int | None:
     return wanted if wanted in availability.appointment_minutes else None
 
 
-def local_spellings(slots: Sequence[scheduling.Slot], tz: ZoneInfo) -> tuple[list[str], list[str]]:
-    """The starts and the ends of ``slots`` spelled in ``tz`` (RFC 3339 with the zone's offset,
-    ``+00:00`` for a zero one: exactly what ``isoformat`` writes). Spelling is most of a slot's
-    cost: it is done in one orjson call per reply (orjson writes isoformat's text in C; without
-    ``OPT_UTC_Z``, which would write a zero offset as ``Z``; slots lie on whole minutes, so no
-    fraction appears, and no spelling contains ``","``), and an end that is the next slot's
-    start (most are) is not spelled twice."""
-    count = len(slots)
-    if not count:
-        return [], []
-    lone = [n for n in range(count - 1) if slots[n].end_at != slots[n + 1].start_at]
-    lone.append(count - 1)
-    instants = [slot.start_at.astimezone(tz) for slot in slots]
-    instants.extend(slots[n].end_at.astimezone(tz) for n in lone)
-    spelled = orjson.dumps(instants)[2:-2].decode().split('","')
-    starts = spelled[:count]
-    ends = starts[1:]
-    ends.append("")
-    for n, end in zip(lone, spelled[count:], strict=True):
-        ends[n] = end
-    return starts, ends
+# How long an offset found at one instant is taken to hold, unless the zone's offset at the end
+# of that span differs (then the change is found by bisection). Exact while no zone changes its
+# offset twice within the span, which tests/scheduling/test_slots.py checks for every zone
+# over the years slots can lie in (today's rules space changes weeks apart at the least).
+OFFSET_SPAN = timedelta(hours=24)
+_MICROSECOND = timedelta(microseconds=1)
 
 
-def _slot_json(slot: scheduling.Slot, local_start: str, local_end: str) -> dict[str, Any]:
-    """UTC instants to book with, and the same instants spelled in the zone asked for."""
-    return {
-        "start_at": slot.start_at,
-        "end_at": slot.end_at,
-        "local_start_at": local_start,
-        "local_end_at": local_end,
-    }
+def _spelled(naive: Sequence[datetime]) -> list[str]:
+    """``isoformat``'s text of naive datetimes, in one orjson call (orjson writes it in C; no
+    spelling contains ``","``)."""
+    if not naive:
+        return []
+    return orjson.dumps(naive)[2:-2].decode().split('","')
+
+
+_OFFSET_TEXTS: dict[timedelta, str] = {}
+
+
+def _offset_text(offset: timedelta) -> str:
+    """A UTC offset as ``isoformat`` appends it: ``+HH:MM``, seconds only when not zero."""
+    known = _OFFSET_TEXTS.get(offset)
+    if known is not None:
+        return known
+    sign = "-" if offset < timedelta(0) else "+"
+    seconds, micro = divmod(abs(offset), timedelta(seconds=1))
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = f"{sign}{hours:02d}:{minutes:02d}"
+    if seconds or micro:
+        text += f":{seconds:02d}"
+        if micro:
+            text += f".{micro.microseconds:06d}"
+    if len(_OFFSET_TEXTS) < 1000:  # zones use a few hundred offsets at most
+        _OFFSET_TEXTS[offset] = text
+    return text
+
+
+def _offset_at(moment: datetime, tz: ZoneInfo) -> timedelta:
+    offset = (scheduling.EPOCH + (moment - scheduling.NAIVE_EPOCH)).astimezone(tz).utcoffset()
+    assert offset is not None  # a ZoneInfo always has one
+    return offset
+
+
+def _steady_offset(moment: datetime, tz: ZoneInfo) -> tuple[datetime, timedelta]:
+    """The offset of ``tz`` at ``moment`` (naive UTC) and the instant it ends, at most
+    ``OFFSET_SPAN`` later: a conversion per span instead of one per instant."""
+    offset = _offset_at(moment, tz)
+    low, high = moment, moment + OFFSET_SPAN
+    if _offset_at(high, tz) == offset:
+        return high, offset
+    while high - low > _MICROSECOND:  # the first instant with the next offset
+        middle = low + (high - low) // 2
+        if _offset_at(middle, tz) == offset:
+            low = middle
+        else:
+            high = middle
+    return high, offset
+
+
+def _local_texts(instants: Sequence[datetime], tz: ZoneInfo) -> list[str]:
+    """``isoformat`` of each instant (naive UTC) converted to ``tz``: the local wall time is the
+    instant plus the zone's offset then. Sorted instants (what a search spells) are taken a
+    span of one offset at a time: the additions and the suffixes are done by ``map`` in C and
+    the texts in one orjson call."""
+    if sorted(instants) != instants:
+        order = sorted(range(len(instants)), key=instants.__getitem__)
+        spelled = _local_texts([instants[n] for n in order], tz)
+        texts = [""] * len(instants)
+        for n, text in zip(order, spelled, strict=True):
+            texts[n] = text
+        return texts
+    walls: list[datetime] = []
+    spans: list[tuple[int, str]] = []
+    here, count = 0, len(instants)
+    while here < count:
+        until, offset = _steady_offset(instants[here], tz)
+        end = bisect_left(instants, until, here)
+        walls.extend(map(operator.add, instants[here:end], itertools.repeat(offset)))
+        spans.append((end, _offset_text(offset)))
+        here = end
+    spelled, texts, here = _spelled(walls), [], 0
+    for end, suffix in spans:
+        texts.extend(map(operator.add, spelled[here:end], itertools.repeat(suffix)))
+        here = end
+    return texts
+
+
+@dataclass(frozen=True, slots=True)
+class Spellings:
+    """Slots' starts and ends as the reply writes them: in UTC with a ``Z`` (like every
+    timestamp of the API, ``domain.model.utc_iso``) and in the zone asked for, with its offset
+    (exactly ``isoformat``'s text, ``+00:00`` for a zero offset)."""
+
+    start_at: list[str]
+    end_at: list[str]
+    local_start_at: list[str]
+    local_end_at: list[str]
+
+
+def spellings(starts: Sequence[datetime], ends: Sequence[datetime], tz: ZoneInfo) -> Spellings:
+    """Spell slots given by their starts and ends (naive UTC, the starts sorted). Spelling is
+    most of a slot's cost, so it is done in bulk: a few orjson calls per reply, a zone
+    conversion per day rather than per instant, and an end that is the next slot's start (most
+    are) spelled once."""
+    count = len(starts)
+    lone = [n for n, (end, after) in enumerate(zip(ends, starts[1:], strict=False)) if end != after]
+    if count:
+        lone.append(count - 1)
+    lone_ends = [ends[n] for n in lone]
+
+    def utc(instants: Sequence[datetime]) -> list[str]:
+        return list(map(operator.add, _spelled(instants), itertools.repeat("Z")))
+
+    def then(starts_spelled: list[str], ends_spelled: list[str]) -> list[str]:
+        texts = starts_spelled[1:]
+        texts.append("")
+        for n, text in zip(lone, ends_spelled, strict=True):
+            texts[n] = text
+        return texts[:count]
+
+    start_at, local_start_at = utc(starts), _local_texts(starts, tz)
+    return Spellings(
+        start_at,
+        then(start_at, utc(lone_ends)),
+        local_start_at,
+        then(local_start_at, _local_texts(lone_ends, tz)),
+    )
 
 
 def _reach(search: SlotSearch) -> tuple[datetime, datetime]:
@@ -231,26 +330,12 @@ def _reach(search: SlotSearch) -> tuple[datetime, datetime]:
     return search.window_from - margin, search.window_to + margin
 
 
-def _in_order(
-    order: int, slots: Iterator[scheduling.Slot]
-) -> Iterator[tuple[datetime, int, scheduling.Slot]]:
-    """A doctor's slots keyed for merging (a function, so that each stream keeps its own
-    ``order``: a generator expression in the loop would read the loop's last one)."""
-    return ((slot.start_at, order, slot) for slot in slots)
-
-
 def _query(
     search: SlotSearch, minutes: int, now: datetime, calendar: Calendar
 ) -> scheduling.SlotQuery:
     return scheduling.SlotQuery(
         search.window_from, search.window_to, timedelta(minutes=minutes), now, calendar.busy
     )
-
-
-def _free(
-    calendar: Calendar, search: SlotSearch, minutes: int, now: datetime
-) -> list[scheduling.Slot]:
-    return scheduling.free_slots(calendar.availability, _query(search, minutes, now, calendar))
 
 
 async def _doctor_slots(uow: SchedulingUnit, doctor_id: UUID, search: SlotSearch) -> dict[str, Any]:
@@ -273,13 +358,23 @@ async def _doctor_slots(uow: SchedulingUnit, doctor_id: UUID, search: SlotSearch
             + " minutes.",
             invalid_field="length",
         )
-    slots = _free(calendar, search, minutes, _now())
-    starts, ends = local_spellings(slots, tz)
+    starts = scheduling.free_starts(availability, _query(search, minutes, _now(), calendar))
+    length = timedelta(minutes=minutes)
+    spelled = spellings(starts, [start + length for start in starts], tz)
     return {
         "doctor_id": doctor_id,
         "time_zone": zone_name,
         "length_minutes": minutes,
-        "items": list(map(_slot_json, slots, starts, ends)),
+        "items": [
+            {"start_at": a, "end_at": b, "local_start_at": c, "local_end_at": d}
+            for a, b, c, d in zip(
+                spelled.start_at,
+                spelled.end_at,
+                spelled.local_start_at,
+                spelled.local_end_at,
+                strict=True,
+            )
+        ],
     }
 
 
@@ -297,18 +392,21 @@ async def _specialty_slots(
         start=start, end=end, specialty=specialty, limit=MAX_SPECIALTY_DOCTORS
     )
     now = _now()
-    streams = []
+    streams, lengths = [], {}
     for order, calendar in enumerate(calendars):
         minutes = _length(calendar.availability, search.length_minutes)
         if minutes is not None:
             query = _query(search, minutes, now, calendar)
-            slots = scheduling.iter_free_slots(calendar.availability, query)
-            streams.append(_in_order(order, slots))
-    # Each doctor's slots come in start order: merged by start, then the doctors' order, only
-    # as many are made as the reply holds (and one more, to tell whether there were more).
+            starts = scheduling.free_starts(calendar.availability, query)
+            streams.append(zip(starts, itertools.repeat(order)))
+            lengths[order] = query.length
+    # Each doctor's starts come sorted: merged by start, then the doctors' order, only as
+    # many as the reply holds (and one more, to tell whether there were more).
     found = list(itertools.islice(heapq.merge(*streams), limit + 1))
     picked = found[:limit]
-    starts, ends = local_spellings([slot for *_, slot in picked], tz)
+    spelled = spellings(
+        [start for start, _ in picked], [start + lengths[order] for start, order in picked], tz
+    )
     return {
         "specialty": specialty,
         "time_zone": zone_name,
@@ -316,9 +414,19 @@ async def _specialty_slots(
             {
                 "doctor_id": calendars[order].doctor.id,
                 "doctor_name": calendars[order].doctor.full_name,
-                **_slot_json(slot, local_start, local_end),
+                "start_at": a,
+                "end_at": b,
+                "local_start_at": c,
+                "local_end_at": d,
             }
-            for (_, order, slot), local_start, local_end in zip(picked, starts, ends, strict=True)
+            for (_, order), a, b, c, d in zip(
+                picked,
+                spelled.start_at,
+                spelled.end_at,
+                spelled.local_start_at,
+                spelled.local_end_at,
+                strict=True,
+            )
         ],
         "truncated": len(found) > limit,
         "limit": limit,

@@ -20,9 +20,11 @@ and every on-grid time that passes it is listed (tests/scheduling).
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
+import operator
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
@@ -32,6 +34,7 @@ from domain.errors import InvalidRequest, UnprocessableRequest
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MINUTES_PER_DAY = 24 * 60
+ONE_DAY = timedelta(days=1)
 MAX_WINDOW = timedelta(days=31)
 MIN_LENGTH, MAX_LENGTH = 5, 480  # minutes: what an appointment may last (appointment_rules)
 MAX_BUFFER = 240
@@ -89,6 +92,20 @@ class Availability:
     minimum_notice_minutes: int = 0
     horizon_days: int = 90
     version: int = 1
+    # The weekly hours by weekday as (start, end) minutes, an end past midnight as minutes
+    # after it: the key under which each day's hours are converted once (``_day_hours``).
+    by_weekday: tuple[tuple[tuple[int, int], ...], ...] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        spans: list[list[tuple[int, int]]] = [[] for _ in DAYS]
+        for interval in self.weekly_hours:
+            until = (
+                interval.end if interval.end > interval.start else interval.end + MINUTES_PER_DAY
+            )
+            spans[interval.day].append((interval.start, until))
+        object.__setattr__(self, "by_weekday", tuple(tuple(day) for day in spans))
 
     @property
     def zone(self) -> ZoneInfo:
@@ -108,9 +125,9 @@ DEFAULT = Availability(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Busy:
-    """A slot-holding appointment (booked, arrived, fulfilled) of the doctor."""
+class Busy(NamedTuple):
+    """A slot-holding appointment (booked, arrived, fulfilled) of the doctor. A named tuple:
+    a specialty's search reads hundreds, and one is also the (start, end) interval."""
 
     start_at: datetime
     end_at: datetime
@@ -316,28 +333,34 @@ def _local(day: date, minutes: int, tz: ZoneInfo) -> datetime:
     return local.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=8192)
+def _day_hours(
+    time_zone: str, day: date, spans: tuple[tuple[int, int], ...]
+) -> tuple[Interval, ...]:
+    """One date's working hours as UTC intervals. Converting wall time is most of placing
+    hours on dates, and every search of a doctor asks for the same days again (doctors with
+    the same hours and zone share the entries)."""
+    tz = ZoneInfo(time_zone)
+    return tuple((_local(day, start, tz), _local(day, until, tz)) for start, until in spans)
+
+
 def working_occurrences(
     availability: Availability, start: datetime, end: datetime
 ) -> list[Interval]:
     """Each weekly interval placed on its local dates (UTC, sorted, not merged) that meets
     [start, end): the slot grid starts afresh at each."""
     tz = availability.zone
-    first = start.astimezone(tz).date() - timedelta(days=1)
+    day = start.astimezone(tz).date() - timedelta(days=1)
     last = end.astimezone(tz).date()
+    by_weekday = availability.by_weekday
     found: list[Interval] = []
-    day = first
     while day <= last:
-        weekday = day.weekday()
-        for interval in availability.weekly_hours:
-            if interval.day != weekday:
-                continue
-            until = (
-                interval.end if interval.end > interval.start else interval.end + MINUTES_PER_DAY
-            )
-            opens, closes = _local(day, interval.start, tz), _local(day, until, tz)
-            if opens < closes and closes > start and opens < end:
-                found.append((opens, closes))
-        day += timedelta(days=1)
+        spans = by_weekday[day.weekday()]
+        if spans:
+            for opens, closes in _day_hours(availability.time_zone, day, spans):
+                if opens < closes and closes > start and opens < end:
+                    found.append((opens, closes))
+        day += ONE_DAY
     return sorted(found)
 
 
@@ -390,55 +413,72 @@ def free_slots(availability: Availability, query: SlotQuery) -> list[Slot]:
     date, so the grid does not depend on the window); one is kept if it starts within notice
     and horizon and lies wholly in open time (working time, adjacent intervals joined, minus
     time off) minus the appointments widened by the buffer."""
-    return list(iter_free_slots(availability, query))
+    length = query.length
+    return [
+        Slot(aware, aware + length)
+        for aware in (EPOCH + (start - NAIVE_EPOCH) for start in free_starts(availability, query))
+    ]
 
 
-def iter_free_slots(availability: Availability, query: SlotQuery) -> Iterator[Slot]:
-    """``free_slots``, one at a time: a specialty search takes only the earliest of each
-    doctor's, as many as its reply holds."""
+EPOCH, NAIVE_EPOCH = datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 1)
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """An aware instant as a naive UTC datetime (subtraction: ``replace`` is several times
+    slower)."""
+    return moment - EPOCH + NAIVE_EPOCH
+
+
+def free_starts(availability: Availability, query: SlotQuery) -> list[datetime]:
+    """The starts of ``free_slots`` as naive UTC datetimes, sorted and distinct: what a search
+    reply spells (``domain.availability.spellings``) without a slot object per start.
+
+    The grid is laid in bulk: for each working occurrence and each free interval it meets, the
+    first and the last grid step that fit are found by arithmetic and the steps between are
+    added in C (``itertools.accumulate``) instead of testing each candidate in Python."""
     length, buffer = query.length, timedelta(minutes=availability.buffer_minutes)
     earliest, latest = bookable_range(availability, query.now)
     first = max(query.window_from, earliest)
     last = min(query.window_to, latest)  # exclusive bound on starts
     if first >= last:
-        return
+        return []
     # Open time around the window: a slot starting in it may run past its end.
     span_from, span_to = first - length, last + length
     occurrences = working_occurrences(availability, span_from, span_to)
     holes = time_off_intervals(availability, span_from, span_to)
-    taken = _merge((b.start_at - buffer, b.end_at + buffer) for b in query.busy)
+    taken = _merge(
+        ((b.start_at - buffer, b.end_at + buffer) for b in query.busy) if buffer else query.busy
+    )
     free = _subtract(_subtract(_merge(occurrences), holes), taken)
-    free_starts = [start for start, _ in free]
-    # Occurrences come sorted; unless two overlap (weekly intervals may), their grids' starts
-    # come in order and distinct, and can be handed out as they are found.
-    if any(later[0] < earlier[1] for earlier, later in itertools.pairwise(occurrences)):
-        starts = sorted(set(_grid(occurrences, free, free_starts, first, last, length)))
-        yield from (Slot(start, start + length) for start in starts)
-    else:
-        yield from (
-            Slot(start, start + length)
-            for start in _grid(occurrences, free, free_starts, first, last, length)
-        )
-
-
-def _grid(
-    occurrences: list[Interval],
-    free: list[Interval],
-    free_starts: list[datetime],
-    first: datetime,
-    last: datetime,
-    length: timedelta,
-) -> Iterator[datetime]:
-    """The starts on each occurrence's grid in [first, last) whose slot lies in free time."""
+    free_ends = [end for _, end in free]
+    starts: list[datetime] = []
     for opens, closes in occurrences:
-        steps = -((opens - first) // length) if first > opens else 0
-        start = opens + steps * length
-        stop = min(closes, last)
-        while start < stop:
-            index = bisect_right(free_starts, start) - 1
-            if index >= 0 and start + length <= free[index][1]:
-                yield start
-            start += length
+        lower, upper = max(opens, first), min(closes, last)  # starts in [lower, upper)
+        index = bisect_right(free_ends, lower)  # the first free interval ending after lower
+        if index == len(free) or free[index][0] >= upper:
+            continue
+        # Steps k of opens + k * length with lower <= start, free_from <= start,
+        # start < upper and start + length <= free_to, for each free interval met.
+        k_below_upper = -((opens - upper) // length) - 1  # ceiling division, less one
+        grid_from = naive_utc(opens)
+        while index < len(free) and free[index][0] < upper:
+            free_from, free_to = free[index]
+            index += 1
+            k_first = -((opens - max(lower, free_from)) // length)
+            k_last = min(k_below_upper, (free_to - opens) // length - 1)
+            if k_last >= k_first:
+                starts.extend(
+                    itertools.accumulate(
+                        itertools.repeat(length, k_last - k_first),
+                        operator.add,
+                        initial=grid_from + k_first * length,
+                    )
+                )
+    # Occurrences come sorted; unless two overlap (weekly intervals may), their grids' starts
+    # come in order and distinct.
+    if any(later[0] < earlier[1] for earlier, later in itertools.pairwise(occurrences)):
+        return sorted(set(starts))
+    return starts
 
 
 def violation(

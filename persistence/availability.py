@@ -140,7 +140,7 @@ def _calendar(row: Mapping[str, Any]) -> Calendar:
     return Calendar(
         Doctor(row["id"], row["full_name"]),
         availability,
-        [Busy(s, e) for s, e in zip(row["busy_starts"], row["busy_ends"], strict=True)],
+        list(map(Busy._make, zip(row["busy_starts"], row["busy_ends"], strict=True))),
     )
 
 

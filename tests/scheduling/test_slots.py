@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from domain import availability as availability_use_cases
 from domain import scheduling
-from domain.availability import Calendar, Doctor, SlotSearch, local_spellings
+from domain.availability import OFFSET_SPAN, Calendar, Doctor, SlotSearch, spellings
 from domain.errors import InvalidRequest
+from domain.model import utc_iso
 from domain.scheduling import Availability, Busy, Rule, SlotQuery, TimeOff, WeeklyInterval
 
 BERLIN, NEW_YORK, TOKYO = (
@@ -351,23 +352,30 @@ ZONES = sorted(zoneinfo.available_timezones())
         | st.sampled_from([0, 30, 60, 90]),  # contiguous slots too: an end is the next start
         max_size=20,
     ),
+    lengths=st.lists(st.sampled_from([15, 30, 45, 60, 24 * 60]), min_size=1),
+    seconds=st.sampled_from([0, 0, 59]) | st.integers(0, 86399),
 )
-def test_local_spelling_is_isoformat_in_every_zone(zone: str, minutes: list[int]) -> None:
-    """The reply's ``local_*`` text (written by orjson, once per instant of a reply) is exactly
-    what ``isoformat`` writes, in every zone the service accepts, zero offsets as ``+00:00``,
-    DST changes included (three years of whole minutes from now, where slots lie)."""
+def test_spellings_are_isoformat_in_every_zone(
+    zone: str, minutes: list[int], lengths: list[int], seconds: int
+) -> None:
+    """The reply's text (written by orjson in bulk, a zone conversion per span of one offset)
+    is exactly what ``isoformat`` writes: ``utc_iso`` for ``start_at``/``end_at``, the zone's
+    offset for ``local_*``, zero offsets as ``+00:00``, DST changes included, in every zone
+    the service accepts (three years from now, where slots lie), starts in order, ends of
+    several lengths (a specialty's doctors offer different ones) in any order."""
     tz = ZoneInfo(zone)
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    slots = [
-        scheduling.Slot(now + timedelta(minutes=m), now + timedelta(minutes=m + 30))
-        for m in minutes
-    ]
-    starts, ends = local_spellings(slots, tz)
-    assert starts == [slot.start_at.astimezone(tz).isoformat() for slot in slots]
-    assert ends == [slot.end_at.astimezone(tz).isoformat() for slot in slots]
+    now = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(seconds=seconds)
+    starts = sorted(now + timedelta(minutes=m) for m in minutes)
+    ends = [start + timedelta(minutes=n) for start, n in zip(starts, itertools.cycle(lengths))]
+    naive = [scheduling.naive_utc(moment) for moment in (*starts, *ends)]
+    spelled = spellings(naive[: len(starts)], naive[len(starts) :], tz)
+    assert spelled.start_at == [utc_iso(start) for start in starts]
+    assert spelled.end_at == [utc_iso(end) for end in ends]
+    assert spelled.local_start_at == [start.astimezone(tz).isoformat() for start in starts]
+    assert spelled.local_end_at == [end.astimezone(tz).isoformat() for end in ends]
 
 
-def test_local_spelling_of_zero_offsets_and_both_dst_changes() -> None:
+def test_spellings_of_zero_offsets_and_both_dst_changes() -> None:
     cases = {
         ("UTC", datetime(2027, 1, 4, 9, tzinfo=UTC)): "2027-01-04T09:00:00+00:00",
         ("Europe/London", datetime(2027, 1, 4, 9, tzinfo=UTC)): "2027-01-04T09:00:00+00:00",
@@ -378,8 +386,50 @@ def test_local_spelling_of_zero_offsets_and_both_dst_changes() -> None:
         ("Asia/Kolkata", datetime(2027, 1, 4, 9, tzinfo=UTC)): "2027-01-04T14:30:00+05:30",
     }
     for (zone, instant), expected in cases.items():
-        slot = scheduling.Slot(instant, instant + timedelta(minutes=30))
-        assert local_spellings([slot], ZoneInfo(zone))[0] == [expected]
+        start = scheduling.naive_utc(instant)
+        assert spellings([start], [start + HALF_HOUR], ZoneInfo(zone)).local_start_at == [expected]
+    # A day of half hours across each change: one conversion per offset span, every text right.
+    for zone, day in (
+        ("Europe/Berlin", datetime(2027, 3, 27, 12)),
+        ("America/New_York", datetime(2027, 11, 6, 12)),
+    ):
+        tz = ZoneInfo(zone)
+        starts = [day + HALF_HOUR * n for n in range(96)]
+        spelled = spellings(starts, [start + HALF_HOUR for start in starts], tz)
+        assert spelled.local_start_at == [
+            (scheduling.EPOCH + (start - scheduling.NAIVE_EPOCH)).astimezone(tz).isoformat()
+            for start in starts
+        ]
+
+
+@pytest.mark.slow
+def test_no_zone_changes_its_offset_twice_within_the_offset_span() -> None:
+    """What spelling in bulk rests on (``domain.availability.OFFSET_SPAN``): in every zone the
+    service accepts, over the next three years (slots lie within the two-year horizon and a
+    31-day window), two offset changes are never closer than the span. Offsets are sampled
+    every quarter of the span, and each change found is located to the minute."""
+    step = OFFSET_SPAN / 4
+    begin = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    samples = int(timedelta(days=3 * 366) / step)
+    for zone in ZONES:
+        tz = ZoneInfo(zone)
+        changes: list[datetime] = []
+        before = begin.astimezone(tz).utcoffset()
+        for n in range(1, samples + 1):
+            moment = begin + step * n
+            offset = moment.astimezone(tz).utcoffset()
+            if offset != before:
+                low, high = moment - step, moment
+                while high - low > timedelta(minutes=1):
+                    middle = low + (high - low) / 2
+                    if middle.astimezone(tz).utcoffset() == before:
+                        low = middle
+                    else:
+                        high = middle
+                changes.append(high)
+                before = offset
+        for earlier, later in itertools.pairwise(changes):
+            assert later - earlier > OFFSET_SPAN, (zone, earlier, later)
 
 
 # ---- a specialty's search: each doctor's slots merged, cut at the limit -----------------------
@@ -435,7 +485,7 @@ def test_specialty_search_is_every_doctors_slots_sorted_and_cut(
         )
     )
     assert [(item["doctor_id"], item["start_at"], item["end_at"]) for item in reply["items"]] == [
-        (calendars[order].doctor.id, slot.start_at, slot.end_at)
+        (calendars[order].doctor.id, utc_iso(slot.start_at), utc_iso(slot.end_at))
         for _, order, slot in everything[:limit]
     ]
     assert reply["truncated"] is (len(everything) > limit)
