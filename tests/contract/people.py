@@ -25,6 +25,9 @@ from psycopg.types.json import Jsonb
 
 # The two patients are peers in schemathesis.toml: one's reads are replayed as the other's.
 PATIENT_A, PATIENT_B, DOCTOR, ADMIN = "patient-a", "patient-b", "doctor", "admin"
+# Where bookings go, in days from now: the gate seeds each run's appointments from the first
+# (one a day, 09:00 UTC), the schemathesis hooks book fuzzed slots from the second on.
+SEEDED_FROM_DAYS, FUZZED_FROM_DAYS = 30, 100
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # Every hour of every day, no notice, two years ahead: availability that refuses no time.
 ALWAYS_OPEN = {
@@ -140,7 +143,7 @@ def book(
     """``count`` half-hour appointments of ``patient`` with ``doctor``, one a day, starting a
     month and ``first_day`` days ahead."""
     first = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
-    first += timedelta(days=30 + first_day)
+    first += timedelta(days=SEEDED_FROM_DAYS + first_day)
     ids = []
     with httpx.Client(base_url=base_url, timeout=30) as client:
         headers = patient.bearer(client)

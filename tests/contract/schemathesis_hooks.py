@@ -54,7 +54,7 @@ SIGN_UP = "registerPatient"
 SPEC = Path(__file__).resolve().parents[2] / "openapi" / "medai.yaml"
 # After the appointments the gate seeds (a month ahead, one a day for a few weeks) and well
 # within a year: slots are half an hour on a half-hour grid over about five months.
-FIRST_SLOT_DAYS = 100
+FIRST_SLOT_DAYS = people.FUZZED_FROM_DAYS
 SLOTS = 8_000
 SLOT = timedelta(minutes=30)
 IDEMPOTENCY_KEY = "Idempotency-Key"

@@ -98,8 +98,12 @@ def write_test_data(gate: Gate, run: int) -> None:
     """Ids that exist, for schemathesis.toml's dictionaries: the people, and fresh appointments
     of patient A with the doctor (a previous run may have cancelled or deleted the last ones)."""
     patient, doctor = gate.everyone[people.PATIENT_A], gate.everyone[people.DOCTOR]
+    # Each run seeds its own days, all before the days the hooks book in: a seeded 09:00 that
+    # a fuzzed booking had taken would be refused (409) and stop the gate.
+    first_day = run * 20
+    assert people.SEEDED_FROM_DAYS + first_day + SEEDED_APPOINTMENTS <= people.FUZZED_FROM_DAYS
     appointments = people.book(
-        gate.service.base_url, patient, doctor, SEEDED_APPOINTMENTS, first_day=run * 20
+        gate.service.base_url, patient, doctor, SEEDED_APPOINTMENTS, first_day=first_day
     )
     people.write_dictionary([p.id for p in gate.everyone.values()], TEST_DATA / "user-ids.dict")
     people.write_dictionary(appointments, TEST_DATA / "appointment-ids.dict")
@@ -255,7 +259,10 @@ def run_as(
     gate: Gate, identity: str, role: str, focus: list[str] | None = None, label: str = ""
 ) -> Run:
     label = label or identity
-    write_test_data(gate, len(RUNS) + 1 if focus else RUNS.index((identity, role)))
+    write_test_data(
+        gate,
+        len(RUNS) + [f[0] for f in FOCUSED].index(label) if focus else RUNS.index((identity, role)),
+    )
     junit_path(label).unlink(missing_ok=True)
     run = subprocess.run(
         schemathesis_command(identity, role, gate.service.base_url, focus, label),
