@@ -14,6 +14,7 @@ import asyncio
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -56,6 +57,29 @@ def standby(primary: embedded_db.EmbeddedPostgres) -> Iterator[standbys.Standby]
 
 
 Client = Callable[[float], Awaitable[httpx.AsyncClient]]
+
+
+@dataclass
+class Pair:
+    """A patient's browser (the writer) and a doctor's elsewhere (the reader), each signed in
+    on an app of its own, both apps having seen the replica caught up."""
+
+    writer: httpx.AsyncClient
+    reader: httpx.AsyncClient
+    patient: dict[str, str]
+    doctor: dict[str, str]
+    doctor_id: str
+
+
+async def pair(app_client: Client, url: str, bound: float) -> Pair:
+    (doctor_id, doctor_email), (_, patient_email) = (
+        add_user(url, "doctor"),
+        add_user(url, "patient"),
+    )
+    writer, reader = await app_client(bound), await app_client(bound)
+    patient, doctor = await sign_in(writer, patient_email), await sign_in(reader, doctor_email)
+    await caught_up(writer, reader)
+    return Pair(writer, reader, patient, doctor, doctor_id)
 
 
 @pytest.fixture
@@ -162,17 +186,11 @@ async def test_a_list_is_read_on_the_replica_but_the_writer_and_a_get_see_the_pr
     app_client: Client, primary: embedded_db.EmbeddedPostgres, standby: standbys.Standby
 ) -> None:
     url = primary.libpq_url()
-    (doctor_id, doctor_email), (_, patient_email) = (
-        add_user(url, "doctor"),
-        add_user(url, "patient"),
-    )
-    writer = await app_client(LONG_BOUND)  # the patient's browser
-    reader = await app_client(LONG_BOUND)  # the doctor's, elsewhere
-    patient, doctor = await sign_in(writer, patient_email), await sign_in(reader, doctor_email)
-    await caught_up(writer, reader)
+    both = await pair(app_client, url, LONG_BOUND)
+    writer, reader, patient, doctor = both.writer, both.reader, both.patient, both.doctor
     await asyncio.to_thread(standby.sql, "SELECT pg_wal_replay_pause()")
     try:
-        booked = await book(writer, patient, doctor_id, day=3)
+        booked = await book(writer, patient, both.doctor_id, day=3)
         # The writer's reply set the cookie; its next reads go to the primary.
         assert COOKIE in writer.cookies
         assert booked in await listed(writer, patient)
@@ -189,7 +207,7 @@ async def test_a_list_is_read_on_the_replica_but_the_writer_and_a_get_see_the_pr
             searches = conn.execute(
                 "SELECT count(*) FROM audit_events WHERE action = 'appointment.search' "
                 "AND actor_id = %s",
-                (doctor_id,),
+                (both.doctor_id,),
             ).fetchone()
         assert searches is not None
         assert searches[0] >= 1
@@ -201,39 +219,27 @@ async def test_a_list_is_read_on_the_replica_but_the_writer_and_a_get_see_the_pr
 async def test_a_replica_further_behind_than_the_bound_is_not_read(
     app_client: Client, primary: embedded_db.EmbeddedPostgres, standby: standbys.Standby
 ) -> None:
-    url = primary.libpq_url()
-    (doctor_id, doctor_email), (_, patient_email) = (
-        add_user(url, "doctor"),
-        add_user(url, "patient"),
-    )
-    writer, reader = await app_client(SHORT_BOUND), await app_client(SHORT_BOUND)
-    patient, doctor = await sign_in(writer, patient_email), await sign_in(reader, doctor_email)
-    await caught_up(writer, reader)
+    both = await pair(app_client, primary.libpq_url(), SHORT_BOUND)
     await asyncio.to_thread(standby.sql, "SELECT pg_wal_replay_pause()")
     try:
-        booked = await book(writer, patient, doctor_id, day=4)
+        booked = await book(both.writer, both.patient, both.doctor_id, day=4)
         await until(
-            lambda: _starts(replica_check(reader), "lagging"), "readiness to report the lag"
+            lambda: _starts(replica_check(both.reader), "lagging"), "readiness to report the lag"
         )
         # Lists still answer, from the primary: the booking shows without the cookie.
-        assert booked in await listed(reader, doctor)
+        assert booked in await listed(both.reader, both.doctor)
     finally:
         await asyncio.to_thread(standby.sql, "SELECT pg_wal_replay_resume()")
-    await until(lambda: _is(replica_check(reader), "ok"), "the replica to catch up again")
+    await until(lambda: _is(replica_check(both.reader), "ok"), "the replica to catch up again")
 
 
 async def test_lists_answer_from_the_primary_while_the_replica_is_down(
     app_client: Client, primary: embedded_db.EmbeddedPostgres, standby: standbys.Standby
 ) -> None:
-    url = primary.libpq_url()
-    (doctor_id, doctor_email), (_, patient_email) = (
-        add_user(url, "doctor"),
-        add_user(url, "patient"),
-    )
-    writer, reader = await app_client(LONG_BOUND), await app_client(LONG_BOUND)
-    patient, doctor = await sign_in(writer, patient_email), await sign_in(reader, doctor_email)
+    both = await pair(app_client, primary.libpq_url(), LONG_BOUND)
+    writer, reader, patient, doctor = both.writer, both.reader, both.patient, both.doctor
+    doctor_id = both.doctor_id
     assert await listed(reader, doctor) == set()  # the pool holds a replica connection now
-    await caught_up(writer, reader)
     await asyncio.to_thread(standby.stop)
     try:
         booked = await book(writer, patient, doctor_id, day=5)
