@@ -9,6 +9,7 @@ is typed below as ports (``AvailabilityStore``, ``SchedulingUnit``), implemented
 from __future__ import annotations
 
 import dataclasses
+import functools
 import heapq
 import itertools
 import operator
@@ -209,14 +210,9 @@ def _spelled(naive: Sequence[datetime]) -> list[str]:
     return orjson.dumps(naive)[2:-2].decode().split('","')
 
 
-_OFFSET_TEXTS: dict[timedelta, str] = {}
-
-
+@functools.lru_cache(maxsize=1024)  # zones use a few hundred offsets at most
 def _offset_text(offset: timedelta) -> str:
     """A UTC offset as ``isoformat`` appends it: ``+HH:MM``, seconds only when not zero."""
-    known = _OFFSET_TEXTS.get(offset)
-    if known is not None:
-        return known
     sign = "-" if offset < timedelta(0) else "+"
     seconds, micro = divmod(abs(offset), timedelta(seconds=1))
     hours, rest = divmod(int(seconds), 3600)
@@ -226,13 +222,11 @@ def _offset_text(offset: timedelta) -> str:
         text += f":{seconds:02d}"
         if micro:
             text += f".{micro.microseconds:06d}"
-    if len(_OFFSET_TEXTS) < 1000:  # zones use a few hundred offsets at most
-        _OFFSET_TEXTS[offset] = text
     return text
 
 
 def _offset_at(moment: datetime, tz: ZoneInfo) -> timedelta:
-    offset = (scheduling.EPOCH + (moment - scheduling.NAIVE_EPOCH)).astimezone(tz).utcoffset()
+    offset = scheduling.aware_utc(moment).astimezone(tz).utcoffset()
     assert offset is not None  # a ZoneInfo always has one
     return offset
 

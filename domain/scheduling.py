@@ -415,8 +415,7 @@ def free_slots(availability: Availability, query: SlotQuery) -> list[Slot]:
     time off) minus the appointments widened by the buffer."""
     length = query.length
     return [
-        Slot(aware, aware + length)
-        for aware in (EPOCH + (start - NAIVE_EPOCH) for start in free_starts(availability, query))
+        Slot(start, start + length) for start in map(aware_utc, free_starts(availability, query))
     ]
 
 
@@ -427,6 +426,11 @@ def naive_utc(moment: datetime) -> datetime:
     """An aware instant as a naive UTC datetime (subtraction: ``replace`` is several times
     slower)."""
     return moment - EPOCH + NAIVE_EPOCH
+
+
+def aware_utc(moment: datetime) -> datetime:
+    """A naive UTC datetime as an aware one (``naive_utc`` undone)."""
+    return EPOCH + (moment - NAIVE_EPOCH)
 
 
 def free_starts(availability: Availability, query: SlotQuery) -> list[datetime]:

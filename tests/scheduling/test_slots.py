@@ -397,8 +397,7 @@ def test_spellings_of_zero_offsets_and_both_dst_changes() -> None:
         starts = [day + HALF_HOUR * n for n in range(96)]
         spelled = spellings(starts, [start + HALF_HOUR for start in starts], tz)
         assert spelled.local_start_at == [
-            (scheduling.EPOCH + (start - scheduling.NAIVE_EPOCH)).astimezone(tz).isoformat()
-            for start in starts
+            scheduling.aware_utc(start).astimezone(tz).isoformat() for start in starts
         ]
 
 
